@@ -1,0 +1,7 @@
+"""Explainers: one verb, ``attribute(x, target=None)``, on every method; ``get(name)`` and ``available()``.
+
+Each module below holds one method family and registers its methods by name on import.
+"""
+from course_utils.explainers.base import Explainer, available, get, reduce_channels, register
+
+__all__ = ["Explainer", "available", "get", "reduce_channels", "register"]

@@ -1,0 +1,51 @@
+"""Checkpoints with metadata, and the weights shipped inside the package."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from course_utils.device import get_device
+from course_utils.models.architectures import ShallowCNN1D, VGG7
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+ARCHITECTURES = {"ShallowCNN1D": ShallowCNN1D, "VGG7": VGG7}
+PRETRAINED = {"mnist1d": "mnist1d_shallowcnn1d.pt", "hmt": "hmt_vgg7.pt"}
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, **metadata: Any) -> Path:
+    """Save ``model``'s weights with its architecture name, constructor arguments and ``metadata``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arch = type(model).__name__
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"cannot checkpoint a {arch}; expected one of {sorted(ARCHITECTURES)}.")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"architecture": arch, "config": getattr(model, "config", {}), "state_dict": state,
+                "metadata": metadata}, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> tuple[nn.Module, dict]:
+    """Load a checkpoint written by :func:`save_checkpoint`; returns ``(model in eval mode, metadata)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train one with `python -m course_utils.train`.")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = ARCHITECTURES[ckpt["architecture"]](**ckpt["config"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(get_device(device)).eval(), ckpt["metadata"]
+
+
+def load_pretrained(name: str, device: str | torch.device | None = None, with_metadata: bool = False):
+    """The shipped model for ``"mnist1d"`` (ShallowCNN1D) or ``"hmt"`` (VGG7), in eval mode.
+
+    ``with_metadata=True`` also returns the checkpoint's metadata (dataset, image size, test accuracy, seed,
+    library versions).
+    """
+    if name not in PRETRAINED:
+        raise ValueError(f"load_pretrained({name!r}): choose one of {sorted(PRETRAINED)}.")
+    model, meta = load_checkpoint(WEIGHTS_DIR / PRETRAINED[name], device)
+    return (model, meta) if with_metadata else model
