@@ -1,0 +1,1 @@
+"""Speed measured as ratios in one run (ours vs a peer, ours vs the forward/backward floor)."""

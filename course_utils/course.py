@@ -1,0 +1,104 @@
+"""Run the whole course: execute every solution notebook with papermill into ``build/`` (``make course``).
+
+    python -m course_utils.course              # every notebook, full mode
+    python -m course_utils.course --fast       # small sample sizes (a few minutes in all)
+    python -m course_utils.course --only 03 --only 04
+
+Each notebook runs in its own kernel (the ``python3`` kernel of this environment) from ``solutions/``, so its
+relative paths (``../data``) resolve as in class; ``fast`` is injected as a papermill parameter. Headless runs
+draw the explorer widget as a static figure (``COURSE_HEADLESS=1``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from course_utils.notebook_tools import ROOT
+from course_utils.widgets import HEADLESS_ENV
+
+KERNEL = "python3"
+KERNEL_ARGUMENTS = ["--log-level=ERROR"]
+"""Quiet kernels: no start-up log lines (e.g. ipykernel's TCP notice) between the progress lines."""
+
+
+def kernel_problem(kernel: str = KERNEL) -> str | None:
+    """None if ``kernel`` runs this environment's Python; otherwise what is wrong and the command that fixes it."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    fix = f"run `{sys.executable} -m ipykernel install --sys-prefix --name {kernel}`"
+    try:
+        spec = KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel:
+        return f"no Jupyter kernel named {kernel!r}: {fix}."
+    program = spec.argv[0]
+    if program not in ("python", f"python{sys.version_info[0]}") and Path(program).resolve() != Path(
+            sys.executable).resolve():
+        return f"the {kernel!r} kernel runs {program}, not this environment's Python ({sys.executable}): {fix}."
+    return None
+
+
+def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
+    """The notebooks whose two-digit prefix is in ``only`` (all if ``only`` is empty)."""
+    if not only:
+        return notebooks
+    wanted = {code.zfill(2) for item in only for code in item.split(",") if code}
+    chosen = [nb for nb in notebooks if nb.name[:2] in wanted]
+    missing = sorted(wanted - {nb.name[:2] for nb in chosen})
+    if missing:
+        raise ValueError(f"--only {','.join(missing)}: no such notebook; choose from "
+                         f"{', '.join(nb.name[:2] for nb in notebooks)}.")
+    return chosen
+
+
+def run_notebook(source: Path, target: Path, fast: bool, timeout: int | None = None) -> None:
+    """Execute ``source`` into ``target`` with papermill (working directory: ``source``'s folder)."""
+    import papermill
+
+    os.environ[HEADLESS_ENV] = "1"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(source), str(target), parameters={"fast": fast}, kernel_name=KERNEL,
+                               cwd=str(source.parent), progress_bar=False, log_output=False,
+                               execution_timeout=timeout, extra_arguments=KERNEL_ARGUMENTS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.course", description=__doc__.split("\n")[0])
+    parser.add_argument("--fast", action="store_true", help="fast mode: small samples, fewer iterations")
+    parser.add_argument("--only", action="append", metavar="NN", help="run only notebook NN (repeatable, or 03,04)")
+    parser.add_argument("--out", default=str(ROOT / "build"), help="folder for the executed notebooks")
+    args = parser.parse_args(argv)
+    problem = kernel_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        notebooks = select(sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")), args.only)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    out, failed, start = Path(args.out), [], time.perf_counter()
+    mode = "fast" if args.fast else "full"
+    print(f"Running {len(notebooks)} notebook(s) in {mode} mode with the {KERNEL!r} kernel ({sys.executable}).")
+    for number, source in enumerate(notebooks, 1):
+        t0 = time.perf_counter()
+        print(f"[{number}/{len(notebooks)}] {source.stem:<28}", end=" ", flush=True)
+        try:
+            run_notebook(source, out / source.name, args.fast)
+        except Exception as error:  # report every notebook, then fail at the end
+            failed.append(source.name)
+            reason = str(error).strip().splitlines()
+            print(f"FAILED after {time.perf_counter() - t0:5.1f} s: {reason[-1] if reason else type(error).__name__}",
+                  flush=True)
+            continue
+        print(f"ok     {time.perf_counter() - t0:5.1f} s", flush=True)
+    total = time.perf_counter() - start
+    print(f"Done in {total:.0f} s. The executed notebooks (with all outputs) are in {out}/"
+          + (f"; failed: {', '.join(failed)} — open them there to see the error." if failed else "."))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

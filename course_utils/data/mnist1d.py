@@ -1,0 +1,217 @@
+"""MNIST-1D: ten 1-D digit templates turned into 40-point signals.
+
+Greydanus 2020, "Scaling down deep learning", arXiv:2011.14439.
+
+:func:`make_mnist1d` re-implements the official generator (github.com/greydanus/mnist1d, ``make_dataset``):
+each 12-point template is padded with zeros, dilated, scaled, translated, given correlated background noise
+and iid noise, sheared and resampled to 40 points; the batch is shuffled and standardised. It draws its random
+numbers from a local ``np.random.RandomState(seed)`` in the official order, so with the default arguments it
+reproduces the official frozen ``mnist1d_data.pkl`` (4000 train / 1000 test) and never touches global RNG state.
+
+Beyond the official keys it returns ground-truth ``positions``, (N, 40) bool. The template is tracked with the
+generator's own mask: after padding, dilation, scaling and translation the template points are exactly the
+non-zero ones (the only points the correlated background noise does not overwrite); the iid noise and the
+shear ramp change every point and move nothing; output point j is a position when the final linear resampling
+gives it a non-zero weight from a template point. That is the support of the signal generated with all noise
+switched off. The positions use no random numbers, so the data stay identical to the official ones.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter1d
+from torch.utils.data import Dataset
+
+DEFAULT_ARGS = {
+    "num_samples": 5000,
+    "train_split": 0.8,
+    "template_len": 12,
+    "padding": (36, 60),
+    "scale_coeff": 0.4,
+    "max_translation": 48,
+    "corr_noise_scale": 0.25,
+    "iid_noise_scale": 2e-2,
+    "shear_scale": 0.75,
+    "shuffle_seq": False,
+    "final_seq_length": 40,
+    "seed": 42,
+}
+MNIST1D_CLASSES = [str(digit) for digit in range(10)]
+CACHE_NAME = "mnist1d_data.pkl"
+_SPLITS = ("train", "test")
+_TEMPLATE_OFFSET = 1e-8   # added to every template point so that only the padding is exactly zero
+_CORR_NOISE_SIGMA = 2.0   # width (in dilated samples) of the Gaussian filter that correlates the background noise
+
+# The ten hand-drawn digit templates of the paper and the official generator, 12 points each, unstandardised.
+_RAW_TEMPLATES = np.array([
+    [5, 6, 6.5, 6.75, 7, 7, 7, 7, 6.75, 6.5, 6, 5],
+    [5, 3, 3, 3.4, 3.8, 4.2, 4.6, 5, 5.4, 5.8, 5, 5],
+    [5, 6, 6.5, 6.5, 6, 5.25, 4.75, 4, 3.5, 3.5, 4, 5],
+    [5, 6, 6.5, 6.5, 6, 5, 5, 6, 6.5, 6.5, 6, 5],
+    [5, 4.4, 3.8, 3.2, 2.6, 2.6, 5, 5, 5, 5, 5, 5],
+    [5, 3, 3, 3, 3, 5, 6, 6.5, 6.5, 6, 4.5, 5],
+    [5, 4, 3.5, 3.25, 3, 3, 3, 3, 3.25, 3.5, 4, 5],
+    [5, 7, 7, 6.6, 6.2, 5.8, 5.4, 5, 4.6, 4.2, 5, 5],
+    [5, 4, 3.5, 3.5, 4, 5, 5, 4, 3.5, 3.5, 4, 5],
+    [5, 4, 3.5, 3.5, 4, 5, 5, 5, 5, 4.7, 4.3, 5],
+])
+
+
+def digit_templates() -> dict:
+    """The ten templates as the official ``get_templates``: ``x`` (10, 12), ``t`` (12,), ``y`` (10,).
+
+    Each row is standardised, shifted to start (and end) at 0 and divided by 6; ``t`` spans [-5/6, 5/6].
+    """
+    x = _RAW_TEMPLATES.copy()
+    x -= x.mean(1, keepdims=True)
+    x /= x.std(1, keepdims=True)
+    x -= x[:, :1]
+    return {"x": x / 6.0, "t": np.linspace(-5, 5, x.shape[1]) / 6.0, "y": np.arange(10)}
+
+
+def _resample(signals: np.ndarray, length: int) -> np.ndarray:
+    """Linear interpolation of each row onto ``length`` evenly spaced points spanning the same interval."""
+    rows = np.atleast_2d(signals)
+    old_grid, new_grid = np.linspace(0, 1, rows.shape[-1]), np.linspace(0, 1, length)
+    resampled = np.stack([np.interp(new_grid, old_grid, row) for row in rows])
+    return resampled.reshape(*signals.shape[:-1], length)
+
+
+def _draw(rng: np.random.RandomState, count: int, args: dict) -> dict:
+    """The random numbers of ``count`` signals, drawn in the official order (all of one signal, then the next).
+
+    Per signal: padding length, scale factor, translation, correlated noise, iid noise, shear coefficient.
+    """
+    low, high = args["padding"]
+    length = args["template_len"] + high
+    names = ("padding", "scale", "shift", "corr_noise", "iid_noise", "shear")
+    draws = {name: [] for name in names}
+    for _ in range(count):
+        draws["padding"].append(low + int(rng.rand() * (high - low + 1)))
+        draws["scale"].append(1 + args["scale_coeff"] * (rng.rand() - 0.5))
+        draws["shift"].append(rng.choice(args["max_translation"]))
+        draws["corr_noise"].append(args["corr_noise_scale"] * rng.randn(length))
+        draws["iid_noise"].append(args["iid_noise_scale"] * rng.randn(length))
+        draws["shear"].append(args["shear_scale"] * (rng.rand() - 0.5))
+    return {name: np.asarray(values) for name, values in draws.items()}
+
+
+def _transform(templates: np.ndarray, labels: np.ndarray, draws: dict, args: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The signals (N, L) and their template positions (N, L) bool (Greydanus 2020).
+
+    Each template is padded with zeros, dilated to ``template_len + padding[1]`` points, scaled and translated
+    (circularly; with the default arguments the template never wraps round). The template mask is the
+    generator's own: the template is then the only non-zero part (thanks to ``_TEMPLATE_OFFSET``) and the
+    correlated noise fills everything else. The iid noise and the shear ramp are added everywhere and do not
+    move the template. The final resampling to L points makes an output point a position when it takes a
+    non-zero interpolation weight from the template.
+    """
+    low, high = args["padding"]
+    length = args["template_len"] + high
+    dilated = np.stack([_resample(np.pad(templates + _TEMPLATE_OFFSET, ((0, 0), (0, padding))), length)
+                        for padding in range(low, high + 1)])
+    signals = dilated[draws["padding"] - low, labels] * draws["scale"][:, None]
+    signals = np.take_along_axis(signals, (np.arange(length) - draws["shift"][:, None]) % length, axis=1)
+    on_template = signals != 0
+    background = gaussian_filter1d(draws["corr_noise"], _CORR_NOISE_SIGMA, axis=-1)
+    signals = np.where(on_template, signals, background) + draws["iid_noise"]
+    signals = signals - draws["shear"][:, None] * np.linspace(-0.5, 0.5, length)
+    positions = _resample(on_template.astype(float), args["final_seq_length"]) > 0
+    return _resample(signals, args["final_seq_length"]), positions
+
+
+def make_mnist1d(**overrides) -> dict:
+    """Generate MNIST-1D (Greydanus 2020) with the official defaults ``DEFAULT_ARGS``, updated by ``overrides``.
+
+    Returns the official keys ``x`` (N_train, L), ``y``, ``x_test``, ``y_test``, ``t`` (L,), ``templates``, plus
+    ``positions`` and ``positions_test``: (N, L) bool masks, True where the output point takes any weight
+    from the digit template rather than from the noise background (the support of the noise-free signal;
+    see :func:`_transform`). L = ``final_seq_length`` (40). With ``shuffle_seq`` the positions are permuted
+    with the signal.
+    """
+    unknown = sorted(set(overrides) - set(DEFAULT_ARGS))
+    if unknown:
+        raise ValueError(f"unknown MNIST-1D argument(s) {unknown}; valid ones: {sorted(DEFAULT_ARGS)}")
+    args = {**DEFAULT_ARGS, **overrides}
+    if args["num_samples"] < 10:
+        raise ValueError(f"num_samples must be at least 10 (one signal per digit), got {args['num_samples']}")
+    rng = np.random.RandomState(args["seed"])
+    templates = digit_templates()
+    labels = np.repeat(templates["y"], args["num_samples"] // len(templates["y"]))
+    xs, positions = _transform(templates["x"], labels, _draw(rng, len(labels), args), args)
+
+    order = rng.permutation(len(labels))
+    xs, ys, positions = xs[order], labels[order], positions[order]
+    if args["shuffle_seq"]:
+        seq_order = rng.permutation(args["final_seq_length"])
+        xs, positions = xs[..., seq_order], positions[..., seq_order]
+
+    t = _resample(_resample(templates["t"], args["template_len"] + args["padding"][1]), args["final_seq_length"])
+    t = t / xs.std()
+    xs = (xs - xs.mean()) / xs.std()
+    split = int(len(ys) * args["train_split"])
+    return {"x": xs[:split], "x_test": xs[split:], "y": ys[:split], "y_test": ys[split:], "t": t,
+            "templates": templates, "positions": positions[:split], "positions_test": positions[split:]}
+
+
+class MNIST1DDataset(Dataset):
+    """MNIST-1D signals as tensors: ``x`` (N, 1, L) float32, ``y`` (N,) int64, ``positions`` (N, L) bool."""
+
+    classes = MNIST1D_CLASSES
+
+    def __init__(self, x, y, positions):
+        self.x = torch.as_tensor(np.asarray(x), dtype=torch.float32).reshape(len(x), 1, -1)
+        self.y = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+        self.positions = torch.as_tensor(np.asarray(positions), dtype=torch.bool)
+        if not (len(self.x) == len(self.y) == len(self.positions)) or self.positions.shape != self.x[:, 0].shape:
+            raise ValueError(f"x {tuple(self.x.shape)}, y {tuple(self.y.shape)} and positions "
+                             f"{tuple(self.positions.shape)} must describe the same N signals of the same length")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index):
+        return self.x[index], self.y[index]
+
+
+def _read_cache(path: Path) -> dict | None:
+    """The cached dataset, or None when the file is missing, unreadable or lacks the positions."""
+    try:
+        with open(path, "rb") as handle:
+            data = pickle.load(handle)
+    except Exception:  # noqa: BLE001 -- any unreadable cache is rebuilt
+        return None
+    needed = ("x", "y", "positions", "x_test", "y_test", "positions_test")
+    if not isinstance(data, dict) or not all(key in data for key in needed):
+        return None
+    return data
+
+
+def _write_cache(data: dict, path: Path) -> None:
+    """Pickle ``data`` to ``path`` atomically (a concurrent reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as handle:
+        pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(handle.name, path)
+
+
+def mnist1d(split: str = "train", root: str | os.PathLike = "data") -> MNIST1DDataset:
+    """The official MNIST-1D split (``"train"``: 4000 signals, ``"test"``: 1000) with template positions.
+
+    Generated once by :func:`make_mnist1d` and cached as ``root/mnist1d_data.pkl`` (positions included);
+    regenerated when that file is missing or unreadable.
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+    path = Path(root) / CACHE_NAME
+    data = _read_cache(path)
+    if data is None:
+        data = make_mnist1d()
+        _write_cache(data, path)
+    suffix = "" if split == "train" else "_test"
+    return MNIST1DDataset(data["x" + suffix], data["y" + suffix], data["positions" + suffix])

@@ -1,0 +1,210 @@
+"""The project's comparison table: every explainer scored by the same faithfulness metrics on a test set.
+
+Columns: Drop % and Increase % (Chattopadhay 2018 Sec. 6.1, project definition in
+:mod:`course_utils.metrics.drop_increase`), insertion and deletion AUC (Petsiuk 2018 Sec. 4.1) and the
+explainer's seconds per sample. Every method explains the class the model predicts on the original input.
+
+Command line (writes ``<out>/<dataset>_evaluation.csv`` and ``.png``)::
+
+    python -m course_utils.evaluate mnist1d --methods saliency gradcam --out results/ [--n N] [--keep K]
+
+Without ``--n``, fast methods run on the full test set (MNIST-1D 1000 signals, HMT 496 tiles) and the
+optimisation methods (:data:`OPTIMISATION_METHODS`) on the first :data:`OPTIMISATION_SUBSET` samples of the
+same seeded order, so the CPU run stays within minutes; the ``n`` column of the table says how many each used.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import pkgutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from course_utils.explainers import base
+from course_utils.explainers.base import Explainer, progress_bar
+from course_utils.metrics.drop_increase import check_keep, default_keep, drop_increase
+from course_utils.metrics.insertion_deletion import deletion, insertion
+from course_utils.metrics.scoring import check_batch_size, check_input, check_model, model_outputs
+
+METRICS = ["Drop%", "Increase%", "insertion AUC", "deletion AUC", "seconds per sample"]
+OPTIMISATION_METHODS = ("meaningful_perturbation", "fgvis", "iterative_saliency")
+OPTIMISATION_SUBSET = {"mnist1d": 100, "hmt": 32}
+"""Samples used for the optimisation methods by the command line when ``--n`` is not given (CPU budget)."""
+
+MethodLike = str | tuple[str, Explainer]
+
+
+def load_explainers() -> list[str]:
+    """Import every module of :mod:`course_utils.explainers` (each registers its methods); the names."""
+    import course_utils.explainers as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+    return base.available()
+
+
+def build_explainer(name: str, model: nn.Module, seed: int) -> Explainer:
+    """``get(name)(model)``, with ``seed=seed`` and ``progress=False`` where the method takes them."""
+    if name not in base.available():
+        load_explainers()
+    cls = base.get(name)
+    accepted = inspect.signature(cls.__init__).parameters
+    options = {key: value for key, value in (("seed", seed), ("progress", False)) if key in accepted}
+    return cls(model, **options)
+
+
+def _methods(methods, model: nn.Module, seed: int) -> list[tuple[str, Explainer]]:
+    if isinstance(methods, (str, tuple)) or not isinstance(methods, Sequence) or not methods:
+        raise ValueError("methods must be a non-empty list of registry names or (name, explainer) pairs, "
+                         "e.g. ['saliency', 'gradcam'].")
+    out = []
+    for method in methods:
+        if isinstance(method, str):
+            out.append((method, build_explainer(method, model, seed)))
+        elif (isinstance(method, tuple) and len(method) == 2 and isinstance(method[0], str)
+              and isinstance(method[1], Explainer)):
+            out.append(method)
+        else:
+            raise ValueError(f"method {method!r} is neither a registry name nor a (name, explainer) pair.")
+    return out
+
+
+def subset_indices(total: int, n: int | None, seed: int) -> torch.Tensor:
+    """All indices (``n`` None or ≥ total), else the first ``n`` of a permutation drawn from ``seed``, sorted."""
+    if n is None or n >= total:
+        return torch.arange(total)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int (or None for the whole dataset), not {n!r}.")
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+    return order[:n].sort().values
+
+
+def _inputs(dataset) -> torch.Tensor:
+    x = dataset if isinstance(dataset, torch.Tensor) else getattr(dataset, "x", None)
+    if x is None:
+        raise ValueError("dataset must be a tensor of inputs or have an .x tensor (course_utils.data.mnist1d/hmt).")
+    return check_input(x)
+
+
+def _explain(explainer: Explainer, x: torch.Tensor, target: torch.Tensor, batch_size: int, progress: bool,
+             name: str) -> tuple[torch.Tensor, float]:
+    chunks = list(zip(x.split(batch_size), target.split(batch_size)))
+    start = time.perf_counter()
+    maps = [explainer.explain(xb, tb) for xb, tb in progress_bar(chunks, enabled=progress, desc=name)]
+    return torch.cat(maps), time.perf_counter() - start
+
+
+def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: float | None = None,
+             n: int | None = None, batch_size: int = 64, seed: int = 0, progress: bool = True,
+             out: str | Path | None = None, step: int | None = None) -> pd.DataFrame:
+    """One row per method: ``method``, ``n`` and :data:`METRICS`; written to the CSV file ``out`` if given.
+
+    ``dataset``: an object with ``.x`` (e.g. ``course_utils.data.mnist1d("test")``) or an input tensor.
+    ``keep``: Drop/Increase keep fraction (None = 0.3 for 1-D signals, 0.9 for images). ``n``: a seeded random
+    subset of that many samples (None = all). ``batch_size``: samples per explainer call and per scoring
+    chunk. ``step``: positions per insertion/deletion step (None = 1 for 1-D, one image row for images).
+    ``seed`` picks the subset and is passed to seeded methods.
+    """
+    model = check_model(model)
+    batch_size = check_batch_size(batch_size)
+    x = _inputs(dataset)
+    keep = default_keep(x) if keep is None else check_keep(keep)
+    device = next(iter([*model.parameters(), *model.buffers()]), x).device
+    x = x[subset_indices(x.shape[0], n, seed)].to(device)
+    target = model_outputs(model, x, batch_size).argmax(1)
+    rows = []
+    for name, explainer in progress_bar(_methods(methods, model, seed), enabled=progress, desc="methods"):
+        maps, seconds = _explain(explainer, x, target, batch_size, progress, name)
+        scores = drop_increase(model, x, maps, target, keep=keep, batch_size=batch_size)
+        ins = insertion(model, x, maps, target, step=step, batch_size=batch_size, progress=progress)
+        dele = deletion(model, x, maps, target, step=step, batch_size=batch_size, progress=progress)
+        rows.append({"method": name, "n": x.shape[0], "Drop%": scores.drop, "Increase%": scores.increase,
+                     "insertion AUC": ins.mean_auc, "deletion AUC": dele.mean_auc,
+                     "seconds per sample": seconds / x.shape[0]})
+    table = pd.DataFrame(rows, columns=["method", "n", *METRICS])
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+    return table
+
+
+def plot_evaluation(df: pd.DataFrame, title: str | None = None):
+    """A seaborn bar chart per metric column (methods on the y axis); returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    missing = [c for c in ["method", *METRICS] if c not in df.columns]
+    if missing:
+        raise ValueError(f"df lacks the columns {missing}; pass the DataFrame returned by evaluate().")
+    better = {"Drop%": "lower", "Increase%": "higher", "insertion AUC": "higher", "deletion AUC": "lower",
+              "seconds per sample": "lower"}
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.0 * len(METRICS), max(2.4, 1.2 + 0.45 * len(df))),
+                             sharey=True, squeeze=False)
+    for ax, column in zip(axes[0], METRICS):
+        sns.barplot(data=df, y="method", x=column, hue="method", legend=False, ax=ax)
+        ax.set_title(f"{column} ({better[column]} is better)", fontsize=9)
+        if column == "seconds per sample":
+            ax.set_xscale("log")
+        ax.set_xlabel("")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _load_dataset(name: str, data_root: str | None, image_size: int):
+    from course_utils import data
+
+    if name == "mnist1d":
+        return data.mnist1d("test") if data_root is None else data.mnist1d("test", root=data_root)
+    return data.hmt(root=data_root, split="test", image_size=image_size)
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    """Command line entry: evaluate the shipped model of a dataset; writes CSV + PNG into ``--out``."""
+    import matplotlib.pyplot as plt
+
+    from course_utils.models import load_pretrained
+
+    parser = argparse.ArgumentParser(prog="python -m course_utils.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("dataset", choices=["mnist1d", "hmt"])
+    parser.add_argument("--methods", nargs="+", default=None, help="registry names (default: all registered)")
+    parser.add_argument("--out", default="results", help="folder for <dataset>_evaluation.csv and .png")
+    parser.add_argument("--n", type=int, default=None, help="samples per method (default: see module doc)")
+    parser.add_argument("--keep", type=float, default=None, help="Drop/Increase keep fraction (0.3 / 0.9)")
+    parser.add_argument("--step", type=int, default=None, help="positions per insertion/deletion step")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--image-size", type=int, default=64, help="HMT tile size the model was trained on")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    methods = args.methods or load_explainers()
+    model = load_pretrained(args.dataset, device=args.device)
+    dataset = _load_dataset(args.dataset, args.data_root, args.image_size)
+    groups = [([m for m in methods if m not in OPTIMISATION_METHODS], args.n),
+              ([m for m in methods if m in OPTIMISATION_METHODS],
+               args.n if args.n is not None else OPTIMISATION_SUBSET[args.dataset])]
+    tables = [evaluate(model, dataset, group, keep=args.keep, n=n, batch_size=args.batch_size, seed=args.seed,
+                       progress=not args.no_progress, step=args.step) for group, n in groups if group]
+    table = pd.concat(tables, ignore_index=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / f"{args.dataset}_evaluation.csv", index=False)
+    fig = plot_evaluation(table, title=f"{args.dataset}: faithfulness of the explainers")
+    fig.savefig(out / f"{args.dataset}_evaluation.png", dpi=150)
+    plt.close(fig)
+    print(table.to_string(index=False))
+    return table
+
+
+if __name__ == "__main__":
+    main()

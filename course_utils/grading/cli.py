@@ -1,0 +1,76 @@
+"""``course-grade``: grade a folder of notebook submissions against a hidden rubric.
+
+Example::
+
+    course-grade submissions/ --assignment 08_project_evaluation --out grades/ --jobs 4
+
+The rubric defaults to ``solutions/rubrics/<assignment>.py`` (looked up from the current directory, then from
+the kit's checkout). See :mod:`course_utils.grading` for what is run, where, and how it is scored.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course_utils.grading.batch import Settings, grade_all
+from course_utils.grading.sandbox import PACKAGE_ROOT
+
+
+def default_rubric(assignment: str) -> Path:
+    """``solutions/rubrics/<assignment>.py`` under the current directory, else under the kit's checkout."""
+    relative = Path("solutions") / "rubrics" / f"{assignment}.py"
+    here = Path.cwd() / relative
+    return here if here.is_file() else PACKAGE_ROOT / relative
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="course-grade", description=__doc__.splitlines()[0])
+    p.add_argument("submissions", type=Path, help="folder of <student_id>.ipynb or <student_id>/<assignment>.ipynb")
+    p.add_argument("--assignment", required=True, help="assignment name, e.g. 08_project_evaluation")
+    p.add_argument("--out", type=Path, default=Path("grades"), help="report folder (default: grades/)")
+    p.add_argument("--rubric", type=Path, help="rubric file (default: solutions/rubrics/<assignment>.py)")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default: 1)")
+    p.add_argument("--timeout-cell", type=float, default=300, help="seconds per notebook cell (default: 300)")
+    p.add_argument("--timeout-total", type=float, default=1800, help="seconds per notebook (default: 1800)")
+    p.add_argument("--timeout-check", type=float, default=60,
+                   help="seconds for one exercise's hidden checks (default: 60)")
+    p.add_argument("--max-output-bytes", type=int, default=1_000_000,
+                   help="outputs stored per executed notebook (default: 1000000)")
+    p.add_argument("--max-memory-mb", type=int, default=4096, help="heap memory per student process (default: 4096)")
+    p.add_argument("--seed", type=int, default=0, help="the notebook's `seed` parameter (default: 0)")
+    p.add_argument("--data-dir", type=Path, default=Path("data"), help="`data_dir` parameter (default: ./data)")
+    p.add_argument("--hmt-dir", type=Path, help="`hmt_dir` parameter (default: None = the notebook's search)")
+    p.add_argument("--no-execute", action="store_true", help="score only; do not run the notebooks")
+    p.add_argument("--secret-seed", type=int,
+                   help="fix the hidden test inputs (default: new secret inputs every run; keep it private)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    parameters = {"seed": args.seed, "fast": True, "data_dir": str(args.data_dir.resolve()),
+                  "hmt_dir": str(args.hmt_dir.resolve()) if args.hmt_dir else None}
+    return Settings(submissions=args.submissions, assignment=args.assignment, out=args.out,
+                    rubric=args.rubric or default_rubric(args.assignment), jobs=args.jobs,
+                    timeout_cell=args.timeout_cell, timeout_total=args.timeout_total,
+                    timeout_check=args.timeout_check, max_output_bytes=args.max_output_bytes,
+                    memory_bytes=args.max_memory_mb * 2**20, parameters=parameters,
+                    run_notebooks=not args.no_execute, secret_seed=args.secret_seed, progress=not args.quiet)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        grades = grade_all(settings_from(args))
+    except ValueError as err:
+        print(f"course-grade: {err}", file=sys.stderr)
+        return 2
+    failed = sum(g.status not in ("ok", "not run") for g in grades)
+    print(f"graded {len(grades)} submission(s) ({failed} did not run cleanly); "
+          f"report in {args.out / 'grades.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

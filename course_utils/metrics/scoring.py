@@ -1,0 +1,68 @@
+"""Scoring a model for the metrics: target resolution and batched target-class softmax probabilities.
+
+Every metric scores the softmax probability of the explained class (Chattopadhay 2018 Sec. 6.1; Petsiuk 2018
+Sec. 4.1). The model is put in eval mode while it is scored and left in the mode it was found in.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from course_utils.explainers.base import Explainer, TargetLike, model_state_preserved
+
+
+def check_input(x) -> torch.Tensor:
+    """``x`` must be a finite float tensor shaped (N, C, L) or (N, C, H, W): the explainers' input rule."""
+    return Explainer.check_input(x)
+
+
+def check_model(model) -> nn.Module:
+    """``model`` must be an ``nn.Module``."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, not {type(model).__name__}.")
+    return model
+
+
+def check_batch_size(batch_size) -> int:
+    """A positive int."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, not {batch_size!r}.")
+    return batch_size
+
+
+@torch.no_grad()
+def model_outputs(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Softmax probabilities ``(N, K)`` of ``x`` scored in chunks of ``batch_size`` (model in eval mode)."""
+    with model_state_preserved(model):
+        return torch.cat([model(chunk).softmax(1) for chunk in x.split(batch_size)])
+
+
+def resolve_target(probs: torch.Tensor, target: TargetLike) -> torch.Tensor:
+    """``(N,)`` long targets for the ``(N, K)`` probabilities ``probs``; None → the predicted class."""
+    n, k = probs.shape
+    if target is None:
+        return probs.argmax(1)
+    if isinstance(target, bool) or (isinstance(target, torch.Tensor) and target.is_floating_point()):
+        raise ValueError("target must be an int, a sequence of ints or an integer tensor (or None).")
+    t = torch.as_tensor(target, device=probs.device)
+    if t.is_floating_point() or t.dtype == torch.bool:
+        raise ValueError("target must be an int, a sequence of ints or an integer tensor (or None).")
+    t = t.long().reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(n)
+    if t.numel() != n:
+        raise ValueError(f"target has {t.numel()} labels for a batch of {n}; pass one int or N labels.")
+    if (t < 0).any() or (t >= k).any():
+        raise ValueError(f"target is out of range for a model with {k} classes; use labels in 0..{k - 1}.")
+    return t.clone()
+
+
+def gather(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``probs[i, target[i]]`` for each row, ``(N,)``."""
+    return probs.gather(1, target[:, None]).squeeze(1)
+
+
+def target_probability(model: nn.Module, x: torch.Tensor, target: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The softmax probability of ``target`` for each sample of ``x``, ``(N,)``."""
+    return gather(model_outputs(model, x, batch_size), target)
+

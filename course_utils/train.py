@@ -1,0 +1,181 @@
+"""Seeded, deterministic training of the course models; ``python -m course_utils.train mnist1d|hmt``.
+
+The shipped weights (``course_utils/models/weights``) were made with the defaults of this module:
+``python -m course_utils.train mnist1d`` and ``python -m course_utils.train hmt``.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import course_utils
+from course_utils.device import get_device
+from course_utils.explainers.base import progress_bar
+from course_utils.models import ShallowCNN1D, VGG7, save_checkpoint
+from course_utils.models.pretrained import PRETRAINED, WEIGHTS_DIR
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one run (AdamW with a one-cycle learning-rate schedule)."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.1
+    augment: bool = False
+    seed: int = 0
+
+
+@dataclass
+class History:
+    """Per-epoch training loss and validation accuracy, and the wall time."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def dihedral_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random flip + multiple-of-90° rotation of each image (the 8 symmetries of a square tile)."""
+    choice = torch.randint(0, 8, (x.shape[0],), generator=generator)
+    out = torch.empty_like(x)
+    for k in range(8):
+        idx = (choice == k).nonzero().squeeze(1)
+        if idx.numel():
+            part = x[idx].flip(-1) if k >= 4 else x[idx]
+            out[idx] = torch.rot90(part, k % 4, dims=(-2, -1))
+    return out
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
+    """Top-1 accuracy of ``model`` (restored to its previous mode) on tensors ``x``, ``y``."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    correct = sum((model(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size]).sum().item()
+                  for i in range(0, len(y), batch_size))
+    model.train(was_training)
+    return correct / len(y)
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+        device: str | torch.device | None = None, progress: bool = True) -> History:
+    """Train ``model`` in place on ``(x, y)``; a seeded ``val_fraction`` of it is held out for validation.
+
+    Same seed, same device and thread count → the same weights (shuffling and augmentation use a private
+    generator; model initialisation is the caller's, see :func:`train_mnist1d`).
+    """
+    device = get_device(device)
+    gen = torch.Generator().manual_seed(config.seed)
+    perm = torch.randperm(len(y), generator=gen)
+    n_val = int(round(config.val_fraction * len(y)))
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    x_val, y_val = x[val_idx], y[val_idx]
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * -(-len(train_idx) // config.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps)
+    history, start = History(), time.perf_counter()
+    epochs = progress_bar(range(config.epochs), enabled=progress, desc=f"training {type(model).__name__}")
+    for epoch in epochs:
+        model.train()
+        order = train_idx[torch.randperm(len(train_idx), generator=gen)]
+        total = 0.0
+        for i in range(0, len(order), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            xb = dihedral_augment(x[idx], gen) if config.augment else x[idx]
+            loss = nn.functional.cross_entropy(model(xb.to(device)), y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        history.train_loss.append(total / len(order))
+        history.val_accuracy.append(accuracy(model, x_val, y_val) if n_val else float("nan"))
+        if hasattr(epochs, "set_postfix"):
+            epochs.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_acc=f"{history.val_accuracy[-1]:.3f}",
+                               refresh=False)
+        elif progress:
+            print(f"epoch {epoch + 1}/{config.epochs}: loss {history.train_loss[-1]:.4f}, "
+                  f"val acc {history.val_accuracy[-1]:.4f}", flush=True)
+    history.seconds = time.perf_counter() - start
+    model.eval()
+    return history
+
+
+MNIST1D_CONFIG = TrainConfig(epochs=60, lr=3e-3, batch_size=100, weight_decay=1e-4)
+HMT_CONFIG = TrainConfig(epochs=40, lr=2e-3, batch_size=64, weight_decay=1e-4, augment=True)
+
+
+def _versions() -> dict:
+    return {"course_utils": course_utils.__version__, "torch": str(torch.__version__), "numpy": str(np.__version__),
+            "python": platform.python_version()}
+
+
+def train_mnist1d(config: TrainConfig = MNIST1D_CONFIG, root: str | Path = "data", out: str | Path | None = None,
+                  device=None, progress: bool = True) -> tuple[ShallowCNN1D, dict]:
+    """Train ShallowCNN1D on MNIST-1D; returns ``(model, metadata)`` and saves a checkpoint if ``out``."""
+    from course_utils.data import mnist1d
+
+    train_set, test_set = mnist1d("train", root=root), mnist1d("test", root=root)
+    torch.manual_seed(config.seed)
+    model = ShallowCNN1D(mean=train_set.x.mean().item(), std=train_set.x.std().item())
+    history = fit(model, train_set.x, train_set.y, config, device, progress)
+    return _finish(model, "mnist1d", None, config, history, test_set, out)
+
+
+def train_hmt(config: TrainConfig = HMT_CONFIG, root: str | Path | None = None, image_size: int = 64,
+              out: str | Path | None = None, device=None, progress: bool = True) -> tuple[VGG7, dict]:
+    """Train VGG7 on the HMT course split at ``image_size`` px; returns ``(model, metadata)``."""
+    from course_utils.data import hmt
+
+    train_set, test_set = hmt(root, "train", image_size), hmt(root, "test", image_size)
+    torch.manual_seed(config.seed)
+    model = VGG7(mean=train_set.x.mean((0, 2, 3)).tolist(), std=train_set.x.std((0, 2, 3)).tolist())
+    history = fit(model, train_set.x, train_set.y, config, device, progress)
+    return _finish(model, "hmt", image_size, config, history, test_set, out)
+
+
+def _finish(model, dataset, image_size, config, history, test_set, out):
+    meta = {"dataset": dataset, "image_size": image_size, "seed": config.seed, "config": vars(config),
+            "test_accuracy": accuracy(model, test_set.x, test_set.y), "n_test": len(test_set),
+            "val_accuracy": history.val_accuracy, "train_loss": history.train_loss,
+            "train_seconds": history.seconds, "versions": _versions()}
+    if out is not None:
+        save_checkpoint(model, out, **meta)
+    return model.cpu().eval(), meta
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.train", description=__doc__)
+    parser.add_argument("dataset", choices=sorted(PRETRAINED))
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-size", type=int, default=64, help="HMT only (default 64 px)")
+    parser.add_argument("--data", default=None, help="MNIST-1D cache folder (default data/) or HMT source")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out", default=None, help="checkpoint path (default: the shipped weights file)")
+    args = parser.parse_args(argv)
+    base = MNIST1D_CONFIG if args.dataset == "mnist1d" else HMT_CONFIG
+    config = TrainConfig(**{**vars(base), "seed": args.seed, **({"epochs": args.epochs} if args.epochs else {})})
+    out = Path(args.out) if args.out else WEIGHTS_DIR / PRETRAINED[args.dataset]
+    if args.dataset == "mnist1d":
+        _, meta = train_mnist1d(config, root=args.data or "data", out=out, device=args.device)
+    else:
+        _, meta = train_hmt(config, root=args.data, image_size=args.image_size, out=out, device=args.device)
+    print(f"{args.dataset}: test accuracy {100 * meta['test_accuracy']:.2f}% on {meta['n_test']} samples, "
+          f"{meta['train_seconds']:.0f} s; saved {out}")
+
+
+if __name__ == "__main__":
+    main()

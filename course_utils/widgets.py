@@ -1,0 +1,146 @@
+"""An interactive explanation explorer: pick a sample, a method, a target class and a layer; see the map.
+
+In a notebook with a live front end, :func:`explore` shows ipywidgets controls and redraws on every change.
+Without one (plain Python, or a headless run — papermill, nbval, ``make course``, which set
+``COURSE_HEADLESS=1``), it draws one static figure instead: every method on the chosen sample.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from course_utils.explainers import get
+from course_utils.plotting import plot_attribution, plot_method_grid
+
+HEADLESS_ENV = "COURSE_HEADLESS"
+PREDICTED = "predicted class"
+
+
+def has_frontend() -> bool:
+    """True inside a Jupyter kernel (ZMQ shell with comms) that is not a headless run (``COURSE_HEADLESS=1``)."""
+    if os.environ.get(HEADLESS_ENV, "0") == "1":
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return type(shell).__name__ == "ZMQInteractiveShell" and getattr(shell, "kernel", None) is not None
+
+
+def _accepts(cls, option: str) -> bool:
+    return option in inspect.signature(cls.__init__).parameters
+
+
+def conv_layer_names(model: nn.Module) -> list[str]:
+    """Dotted names of the model's convolution layers, first to last."""
+    return [name for name, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+
+
+def explanation(model: nn.Module, method: str, x: torch.Tensor, target=None, layer: str | None = None,
+                options: Mapping[str, Mapping] | None = None) -> torch.Tensor:
+    """``get(method)(model, ...).explain(x, target)`` with ``layer`` (for layer-based methods) and ``options``."""
+    cls = get(method)
+    kwargs = dict((options or {}).get(method, {}))
+    if layer is not None and _accepts(cls, "layer"):
+        kwargs.setdefault("layer", layer)
+    if _accepts(cls, "progress"):
+        kwargs.setdefault("progress", False)
+    return cls(model, **kwargs).explain(x, target)
+
+
+class Explorer:
+    """State and drawing of the explorer; :func:`explore` builds one and shows it."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, methods: Sequence[str],
+                 class_names: Sequence[str], options: Mapping[str, Mapping] | None = None):
+        if x.dim() not in (3, 4):
+            raise ValueError(f"x must be a batch shaped (N, C, L) or (N, C, H, W), not {tuple(x.shape)}.")
+        if not methods:
+            raise ValueError("methods is empty; pass e.g. methods=['saliency', 'gradcam'].")
+        for method in methods:
+            get(method)
+        self.model, self.x, self.y = model, x, y
+        self.methods, self.class_names, self.options = list(methods), list(class_names), options or {}
+        self.layers = conv_layer_names(model)
+        with torch.no_grad():
+            self.predicted = model(x).argmax(1)
+
+    def title(self, index: int) -> str:
+        truth = "" if self.y is None else f"true {self.class_names[int(self.y[index])]}, "
+        return f"sample {index}: {truth}predicted {self.class_names[int(self.predicted[index])]}"
+
+    def figure(self, index: int, method: str, target: int | None, layer: str | None):
+        """One panel: ``method``'s map for sample ``index`` and class ``target`` (None = predicted)."""
+        x = self.x[index:index + 1]
+        target = int(self.predicted[index]) if target is None else target
+        saliency = explanation(self.model, method, x, target, layer, self.options)
+        return plot_attribution(x[0], saliency[0], colorbar=True,
+                                title=f"{method} for class {self.class_names[target]}\n{self.title(index)}")
+
+    def static_figure(self, index: int, layer: str | None):
+        """Every method for sample ``index`` and its predicted class, side by side."""
+        x = self.x[index:index + 1]
+        maps = {m: explanation(self.model, m, x, None, layer, self.options) for m in self.methods}
+        fig = plot_method_grid(x, maps, row_titles=[self.title(index)])
+        fig.suptitle("static view (open the notebook in Jupyter for the interactive explorer)", fontsize=9)
+        return fig
+
+
+def explore(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, methods: Sequence[str] = (
+        "saliency", "gradient_x_input", "integrated_gradients", "cam", "gradcam", "gradcam++"),
+            class_names: Sequence[str] | None = None, options: Mapping[str, Mapping] | None = None,
+            index: int = 0, layer: str | None = None, interactive: bool | None = None):
+    """Explore ``methods`` on the samples ``x`` (a small batch) of ``model``.
+
+    ``options``: constructor options per method, e.g. ``{"smoothgrad": {"n_samples": 20}}``. ``layer``: the
+    initial layer of layer-based methods (Grad-CAM; None = last convolution). ``interactive``: None = widgets
+    when a front end is attached (:func:`has_frontend`), else the static figure. Returns the widget box (shown)
+    or the static ``Figure``; end the cell with ``;``.
+    """
+    with torch.no_grad():
+        n_classes = model(x[:1]).shape[1]
+    class_names = list(class_names) if class_names is not None else [str(k) for k in range(n_classes)]
+    if len(class_names) != n_classes:
+        raise ValueError(f"class_names has {len(class_names)} names but the model has {n_classes} classes.")
+    if not 0 <= index < len(x):
+        raise ValueError(f"index={index} is outside the batch of {len(x)} samples.")
+    state = Explorer(model, x, y, methods, class_names, options)
+    if layer is not None and layer not in state.layers:
+        raise ValueError(f"layer={layer!r} is not a convolution of the model; choose one of {state.layers}.")
+    if not (has_frontend() if interactive is None else interactive):
+        return state.static_figure(index, layer)
+    return _widget(state, index, layer)
+
+
+def _widget(state: Explorer, index: int, layer: str | None):
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    sample = w.IntSlider(value=index, min=0, max=len(state.x) - 1, description="sample")
+    method = w.Dropdown(options=state.methods, value=state.methods[0], description="method")
+    target = w.Dropdown(options=[(PREDICTED, -1)] + [(name, k) for k, name in enumerate(state.class_names)],
+                        value=-1, description="target")
+    layer_box = w.Dropdown(options=state.layers, value=layer or state.layers[-1], description="layer")
+    out = w.Output()
+
+    def redraw(_=None):
+        layer_box.disabled = not _accepts(get(method.value), "layer")
+        with out:
+            out.clear_output(wait=True)
+            fig = state.figure(sample.value, method.value, None if target.value < 0 else target.value,
+                               layer_box.value)
+            display(fig)
+            plt.close(fig)
+
+    for control in (sample, method, target, layer_box):
+        control.observe(redraw, names="value")
+    box = w.VBox([w.HBox([sample, method]), w.HBox([target, layer_box]), out])
+    redraw()
+    display(box)
+    return box

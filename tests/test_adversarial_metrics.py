@@ -1,0 +1,109 @@
+"""FGVis experiments (Wagner 2019): adversarial evidence with/without the defense, and colour bias on RGB input."""
+import math
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from course_utils.explainers.base import Explainer
+from course_utils.metrics import adversarial_evidence, channel_permutation_accuracy, mean_channel_mask
+
+
+def sigmoid(s):
+    return 1 / (1 + math.exp(-s))
+
+
+class InhibitoryNet(nn.Module):
+    """h = relu(1 − x) per position; logit 0 = mean h, logit 1 = 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, 1)
+        self.relu = nn.ReLU()
+        self.head = nn.Linear(1, 2)
+        with torch.no_grad():
+            self.conv.weight.fill_(-1.0)
+            self.conv.bias.fill_(1.0)
+            self.head.weight.copy_(torch.tensor([[1.0], [0.0]]))
+            self.head.bias.zero_()
+
+    def forward(self, x):
+        return self.head(self.relu(self.conv(x)).mean(-1))
+
+
+class StandInFGVis(Explainer):
+    """Returns a fixed mask: all zeros without the defense, [1, 0, 1, 1] with it."""
+
+    reduction = "mean"
+
+    def __init__(self, model, defense=True, game="preservation"):
+        super().__init__(model)
+        self.defense, self.game = defense, game
+
+    def _attribute(self, x, target):
+        mask = torch.tensor([1.0, 0.0, 1.0, 1.0]) if self.defense else torch.zeros(4)
+        mask = mask.expand_as(x).clone()
+        return mask if self.game == "preservation" else 1 - mask
+
+
+@pytest.mark.parametrize("game", ["preservation", "deletion"])
+def test_excited_fraction_and_scores_by_hand(game):
+    x = torch.tensor([[[1.0, 1.0, 0.5, 2.0]]])  # h(x) = [0, 0, 0.5, 0]
+    df = adversarial_evidence(InhibitoryNet(), x, explainer=StandInFGVis, options={"game": game})
+    no, yes = df[~df["defense"]].iloc[0], df[df["defense"]].iloc[0]
+    # without: e = 0, h(e) = 1 everywhere, above h(x) at all 4 units; with: e = [1, 0, .5, 2], h(e) = [0, 1, .5, 0].
+    assert no["excited_fraction"] == pytest.approx(1.0)
+    assert yes["excited_fraction"] == pytest.approx(0.25)
+    assert no["score_original"] == pytest.approx(sigmoid(0.125))
+    assert no["score_explanation"] == pytest.approx(sigmoid(1.0))
+    assert yes["score_explanation"] == pytest.approx(sigmoid(0.375))  # mean h(e) = 1.5 / 4
+
+
+def test_tolerance_ignores_tiny_excess():
+    x = torch.tensor([[[1.0, 1.0, 0.5, 2.0]]])
+    df = adversarial_evidence(InhibitoryNet(), x, explainer=StandInFGVis, tol=2.0)
+    assert (df["excited_fraction"] == 0).all()
+
+
+def test_runs_with_the_registered_fgvis_on_a_batch():
+    pytest.importorskip("course_utils.explainers.fgvis", reason="FGVis is not written yet")
+    from course_utils.models import ShallowCNN1D
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, 40, generator=torch.Generator().manual_seed(0))
+    df = adversarial_evidence(ShallowCNN1D(channels=8), x, options={"iterations": 5, "progress": False})
+    assert len(df) == 6 and df["excited_fraction"].between(0, 1).all()
+    assert df["score_explanation"].between(0, 1).all()
+
+
+class RedVsBlue(nn.Module):
+    """Class 0 if the mean red value exceeds the mean blue one, else class 1."""
+
+    def forward(self, x):
+        d = x[:, 0].mean((1, 2)) - x[:, 2].mean((1, 2))
+        return torch.stack([d, -d], 1)
+
+
+def test_channel_permutation_accuracy_by_hand():
+    red, blue = torch.tensor([1.0, 0.5, 0.0]), torch.tensor([0.0, 0.5, 1.0])
+    x = torch.stack([red, red, blue])[:, :, None, None].expand(3, 3, 2, 2).clone()
+    y = torch.tensor([0, 0, 1])
+    table = channel_permutation_accuracy(RedVsBlue(), x, y, class_names=["red", "blue"])
+    expected = pd.DataFrame({"red": [100.0, 100, 100, 0, 0, 0], "blue": [100.0, 100, 100, 0, 0, 0],
+                             "all": [100.0, 100, 100, 0, 0, 0]},
+                            index=pd.Index(["RGB", "RBG", "GRB", "GBR", "BRG", "BGR"], name="channel order"))
+    pd.testing.assert_frame_equal(table, expected)
+    with pytest.raises(ValueError, match="RGB"):
+        channel_permutation_accuracy(RedVsBlue(), torch.rand(2, 1, 4, 4), torch.tensor([0, 1]))
+
+
+def test_mean_channel_mask_by_hand():
+    masks = torch.zeros(3, 3, 2, 2)
+    masks[0, 0] = 1.0
+    masks[1, 0] = 0.5
+    masks[2, 2, 0] = 1.0
+    table = mean_channel_mask(masks, torch.tensor([0, 0, 1]), class_names=["a", "b"])
+    assert table.loc["a"].tolist() == [0.75, 0.0, 0.0]
+    assert table.loc["b"].tolist() == [0.0, 0.0, 0.5]
+    with pytest.raises(ValueError, match="labels"):
+        mean_channel_mask(masks, torch.tensor([0, 0, 2]), class_names=["a", "b"])

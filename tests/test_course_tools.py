@@ -1,0 +1,210 @@
+"""The notebook tooling: notebook_tools, selfcheck, plotting, widgets, course (hand-made cases as oracles)."""
+import json
+
+import matplotlib
+import nbformat
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from course_utils import course, notebook_tools, plotting, selfcheck, widgets
+from course_utils.models import ShallowCNN1D, VGG7
+
+matplotlib.use("Agg")
+
+
+# -- notebook_tools ------------------------------------------------------------------------------------------
+def test_solution_regions_become_one_raise_with_the_same_indentation():
+    source = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n\n" \
+             "### BEGIN SOLUTION\nz = 2\n### END SOLUTION\nprint(z)"
+    expected = ("def f(x):\n    y = 1\n    raise NotImplementedError(\"{m}\")\n\n"
+                "raise NotImplementedError(\"{m}\")\nprint(z)").format(m=notebook_tools.EXERCISE_MESSAGE)
+    assert notebook_tools.strip_solution_regions(source) == expected
+
+
+@pytest.mark.parametrize("source", ["### BEGIN SOLUTION\nx = 1", "x = 1\n### END SOLUTION",
+                                    "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION"])
+def test_unbalanced_solution_markers_are_rejected(source):
+    with pytest.raises(ValueError, match="SOLUTION"):
+        notebook_tools.strip_solution_regions(source)
+
+
+def _notebook():
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("fast = False")
+    params.metadata["tags"] = ["parameters"]
+    exercise = nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION")
+    exercise.metadata["tags"] = ["exercise"]
+    exercise.outputs = [nbformat.v4.new_output("stream", name="stdout", text="noise\n")]
+    exercise.execution_count = 3
+    checked = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(2)")
+    checked.outputs = [nbformat.v4.new_output("stream", name="stdout", text="2\n"),
+                       nbformat.v4.new_output("display_data", data={"image/png": "AAAA"})]
+    hidden = nbformat.v4.new_markdown_cell("instructor note")
+    hidden.metadata["tags"] = ["solution_only"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# title"), params, exercise, checked, hidden]
+    return nb
+
+
+def test_student_version_strips_solutions_outputs_and_hidden_cells():
+    nb = _notebook()
+    student = notebook_tools.student_version(nb)
+    assert [c.cell_type for c in student.cells] == ["markdown", "code", "code", "code"]
+    assert "return 1" not in student.cells[2].source and "NotImplementedError" in student.cells[2].source
+    assert all(c.outputs == [] and c.execution_count is None for c in student.cells if c.cell_type == "code")
+    assert nb.cells[2].outputs, "student_version must not modify its argument"
+    assert student.cells[2].metadata["tags"] == ["exercise"]
+
+
+def test_strip_keeps_only_the_text_of_checked_cells(tmp_path):
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(_notebook(), path)
+    assert notebook_tools.strip_outputs(path) is True
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None
+    assert [o.text for o in nb.cells[3].outputs] == ["2\n"]
+    assert notebook_tools.strip_outputs(path) is False
+
+
+def test_generate_is_deterministic_and_check_detects_staleness(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    path = tmp_path / "solutions" / "01_x.ipynb"
+    nbformat.write(_notebook(), path)
+    notebook_tools.strip_outputs(path)
+    (target,) = notebook_tools.generate(tmp_path)
+    first = target.read_text()
+    assert json.loads(first)["nbformat"] == 4
+    assert notebook_tools.check_stale(tmp_path) == []
+    notebook_tools.generate(tmp_path)
+    assert target.read_text() == first
+    target.write_text(first.replace("title", "edited"))
+    assert any("stale" in p for p in notebook_tools.check_stale(tmp_path))
+    (tmp_path / "notebooks" / "09_orphan.ipynb").write_text(first)
+    assert any("09_orphan" in p for p in notebook_tools.check_stale(tmp_path))
+    assert notebook_tools.main(["check", "--root", str(tmp_path)]) == 1
+
+
+def test_check_flags_unstripped_solutions(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    nbformat.write(_notebook(), tmp_path / "solutions" / "01_x.ipynb")
+    notebook_tools.generate(tmp_path)
+    assert any("carries outputs" in p for p in notebook_tools.check_stale(tmp_path))
+
+
+@pytest.mark.parametrize("raw, default, expected", [("1", False, True), ("no", True, False), ("7", 0, 7),
+                                                    ("0.5", 1.0, 0.5), ("cpu", "auto", "cpu")])
+def test_env_default_converts_to_the_default_type(monkeypatch, raw, default, expected):
+    monkeypatch.setenv("COURSE_TEST_VALUE", raw)
+    assert notebook_tools.env_default("COURSE_TEST_VALUE", default) == expected
+
+
+def test_env_default_without_variable_and_with_bad_values(monkeypatch):
+    monkeypatch.delenv("COURSE_TEST_VALUE", raising=False)
+    assert notebook_tools.env_default("COURSE_TEST_VALUE", 3) == 3
+    monkeypatch.setenv("COURSE_TEST_VALUE", "maybe")
+    with pytest.raises(ValueError, match="boolean"):
+        notebook_tools.env_default("COURSE_TEST_VALUE", False)
+    with pytest.raises(ValueError, match="int"):
+        notebook_tools.env_default("COURSE_TEST_VALUE", 0)
+
+
+# -- selfcheck -----------------------------------------------------------------------------------------------
+def _double(x):
+    return 2 * x
+
+
+def _unfinished(x):
+    raise NotImplementedError("Exercise")
+
+
+@pytest.mark.parametrize("student, verdict, hint", [
+    (_double, True, "PASS"),
+    (lambda x: 3 * x, False, "values differ"),
+    (lambda x: 2 * x[:1], False, "shape (1,), expected (2,)"),
+    (lambda x: (2 * x).long(), False, "dtype"),
+    (_unfinished, False, "not done yet"),
+    (lambda x: x.undefined, False, "AttributeError"),
+    (lambda x: 2.0, False, "expected a tensor"),
+])
+def test_check_verdicts_and_hints(capsys, student, verdict, hint):
+    assert selfcheck.check("double", student, _double, [torch.tensor([1.5, 2.5])]) is verdict
+    out = capsys.readouterr().out
+    assert out.startswith("PASS" if verdict else "FAIL") and hint in out
+
+
+def test_check_gives_each_function_its_own_copy_and_compares_tuples(capsys):
+    def in_place(x):
+        x.mul_(0)
+        return x
+
+    assert selfcheck.check("copies", lambda x: x * 0, in_place, [torch.ones(3)]) is True
+    assert selfcheck.check("pair", lambda a, b: (a + b, 1.0), lambda a, b: (a + b, 1.5), [(1, 2)]) is False
+    assert "result[1]: got 1, expected 1.5" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="at least one case"):
+        selfcheck.check("empty", _double, _double, [])
+
+
+# -- plotting ------------------------------------------------------------------------------------------------
+def test_confusion_counts_and_per_class_accuracy_by_hand():
+    counts = plotting.confusion_counts(torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 1, 1, 2, 0]), 4)
+    expected = np.zeros((4, 4), int)
+    expected[0, 0] = expected[0, 1] = expected[1, 1] = expected[2, 2] = expected[2, 0] = 1
+    np.testing.assert_array_equal(counts, expected)
+    acc = plotting.per_class_accuracy([0, 0, 1, 2, 2], [0, 1, 1, 2, 0], 4)
+    np.testing.assert_allclose(acc[:3], [0.5, 1.0, 0.5])
+    assert np.isnan(acc[3])
+
+
+def test_signed_and_unsigned_maps_use_the_two_colormaps():
+    cmap, norm = plotting.map_style(torch.tensor([-1.0, 0.5]))
+    assert cmap == plotting.SIGNED_CMAP and (norm.vmin, norm.vmax) == (-1.0, 1.0)
+    cmap, norm = plotting.map_style(torch.tensor([0.0, 2.0]))
+    assert cmap == plotting.UNSIGNED_CMAP and (norm.vmin, norm.vmax) == (0.0, 2.0)
+    fig = plotting.plot_signal(torch.randn(1, 40, generator=torch.Generator().manual_seed(0)),
+                               torch.linspace(-1, 1, 20))
+    assert fig.axes[0].images[0].get_cmap().name == plotting.SIGNED_CMAP
+
+
+def test_figures_have_one_panel_per_sample_and_method():
+    gen = torch.Generator().manual_seed(0)
+    signals, images = torch.randn(3, 1, 40, generator=gen), torch.rand(2, 3, 8, 8, generator=gen)
+    fig = plotting.plot_method_grid(signals, {"a": torch.rand(3, 40), "b": torch.rand(3, 20)},
+                                    row_titles=["r0", "r1", "r2"], style="strip")
+    assert isinstance(fig, Figure) and len([ax for ax in fig.axes if ax.lines]) == 6
+    fig = plotting.plot_method_grid(images, {"a": torch.rand(2, 8, 8), "b": torch.randn(2, 4, 4)})
+    assert sum(1 for ax in fig.axes if ax.images) == 6
+    with pytest.raises(ValueError, match="samples"):
+        plotting.plot_method_grid(images, {"a": torch.rand(3, 8, 8)})
+    assert isinstance(plotting.plot_confusion_matrix([0, 1, 1], [0, 1, 0], ["x", "y"]), Figure)
+    assert isinstance(plotting.plot_per_class_accuracy([0, 1, 1], [0, 1, 0], ["x", "y"]), Figure)
+    assert isinstance(plotting.plot_signal_grid(signals, maps=torch.rand(3, 40), titles="abc"), Figure)
+    matplotlib.pyplot.close("all")
+
+
+# -- widgets and course --------------------------------------------------------------------------------------
+def test_explorer_is_static_without_a_front_end_and_builds_widgets_on_request():
+    torch.manual_seed(0)
+    model = ShallowCNN1D().eval()
+    x = torch.randn(3, 1, 40, generator=torch.Generator().manual_seed(1))
+    assert widgets.has_frontend() is False
+    fig = widgets.explore(model, x, methods=["saliency", "gradcam"])
+    assert isinstance(fig, Figure) and sum(1 for ax in fig.axes if ax.lines) == 2
+    box = widgets.explore(model, x, methods=["saliency", "gradcam"], interactive=True)
+    sample, method = box.children[0].children
+    target, layer = box.children[1].children
+    assert layer.options == ("features.0", "features.2", "features.4") and layer.disabled
+    method.value = "gradcam"
+    assert not layer.disabled
+    with pytest.raises(ValueError, match="layer"):
+        widgets.explore(VGG7().eval(), torch.rand(1, 3, 8, 8), methods=["gradcam"], layer="classifier")
+    matplotlib.pyplot.close("all")
+
+
+def test_course_selects_notebooks_by_number(tmp_path):
+    names = [tmp_path / f"{n}.ipynb" for n in ("00_a", "03_b", "04_c")]
+    assert course.select(names, None) == names
+    assert course.select(names, ["3", "04"]) == names[1:]
+    assert course.select(names, ["00,04"]) == [names[0], names[2]]
+    with pytest.raises(ValueError, match="07"):
+        course.select(names, ["07"])

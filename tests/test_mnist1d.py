@@ -1,0 +1,156 @@
+"""MNIST-1D generator and dataset, checked against the official frozen set and the official ``mnist1d`` package."""
+import importlib
+import pickle
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils.data import MNIST1DDataset, make_mnist1d, mnist1d
+
+mnist1d_module = importlib.import_module("course_utils.data.mnist1d")
+OFFICIAL_KEYS = ("x", "x_test", "y", "y_test", "t")
+NOISE_FREE = {"corr_noise_scale": 0.0, "iid_noise_scale": 0.0, "shear_scale": 0.0}
+
+
+def official_dataset(**overrides) -> dict:
+    """The official generator's output (test oracle), leaving the global RNG states as they were."""
+    official = pytest.importorskip("mnist1d.data")
+    from mnist1d.utils import ObjectView
+
+    args = official.get_dataset_args(as_dict=True)
+    args.update(overrides)
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    try:
+        return official.make_dataset(ObjectView(args))
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+
+
+def assert_same_dataset(ours: dict, reference: dict) -> None:
+    for key in ("x", "x_test", "t"):
+        assert ours[key].shape == reference[key].shape, key
+        np.testing.assert_allclose(ours[key], reference[key], rtol=0, atol=1e-12, err_msg=key)
+    for key in ("y", "y_test"):
+        assert ours[key].dtype == np.int64
+        np.testing.assert_array_equal(ours[key], reference[key], err_msg=key)
+    for key in ("x", "t", "y"):
+        np.testing.assert_allclose(ours["templates"][key], reference["templates"][key], rtol=0, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def ours() -> dict:
+    return make_mnist1d()
+
+
+def test_default_arguments_are_the_official_ones():
+    official = pytest.importorskip("mnist1d.data").get_dataset_args(as_dict=True)
+    official.pop("url")
+    ours = dict(mnist1d_module.DEFAULT_ARGS, padding=list(mnist1d_module.DEFAULT_ARGS["padding"]))
+    assert ours == official
+
+
+def test_matches_the_official_frozen_set(ours, shared_data):
+    with open(shared_data / "mnist1d" / "mnist1d_data.pkl", "rb") as handle:
+        frozen = pickle.load(handle)
+    assert set(frozen) | {"positions", "positions_test"} == set(ours)
+    assert (len(ours["x"]), len(ours["x_test"])) == (4000, 1000)
+    assert_same_dataset(ours, frozen)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"seed": 7, "num_samples": 600, "shuffle_seq": True, "padding": [20, 40], "corr_noise_scale": 0.1,
+     "max_translation": 30, "train_split": 0.5},
+])
+def test_matches_the_official_package(overrides, ours):
+    generated = ours if not overrides else make_mnist1d(**overrides)
+    assert_same_dataset(generated, official_dataset(**overrides))
+
+
+def test_overrides_change_the_data_and_same_seed_repeats():
+    state = np.random.get_state()
+    small = make_mnist1d(num_samples=600)
+    assert small["x"].shape == (480, 40) and small["x_test"].shape == (120, 40)
+    assert np.bincount(np.concatenate([small["y"], small["y_test"]])).tolist() == [60] * 10
+    np.testing.assert_array_equal(make_mnist1d(num_samples=600)["x"], small["x"])
+    assert not np.allclose(make_mnist1d(num_samples=600, seed=1)["x"], small["x"])
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), state)), "global RNG was touched"
+
+
+def test_unknown_argument_raises():
+    with pytest.raises(ValueError, match="num_samples"):
+        make_mnist1d(n_samples=100)
+
+
+@pytest.mark.parametrize("split", ["", "_test"])
+def test_positions_are_one_contiguous_span(ours, split):
+    positions = ours["positions" + split]
+    assert positions.dtype == bool and positions.shape == ours["x" + split].shape
+    for row in positions:
+        where = np.flatnonzero(row)
+        assert 0 < len(where) < row.size
+        assert where[-1] - where[0] + 1 == len(where)
+
+
+def test_positions_are_the_support_of_the_noise_free_signal(ours):
+    noise_free = make_mnist1d(**NOISE_FREE)
+    for split in ("", "_test"):
+        positions, x = noise_free["positions" + split], noise_free["x" + split]
+        np.testing.assert_array_equal(positions, ours["positions" + split])
+        background = x[~positions]
+        assert np.ptp(background) <= 1e-12
+        assert np.all(x[positions] != background[0])
+
+
+def test_positions_match_the_official_noise_free_signal():
+    reference = official_dataset(num_samples=1000, **NOISE_FREE)
+    x = np.concatenate([reference["x"], reference["x_test"]])
+    values, counts = np.unique(x, return_counts=True)
+    background = values[counts.argmax()]
+    ours = make_mnist1d(num_samples=1000)
+    np.testing.assert_array_equal(x != background, np.concatenate([ours["positions"], ours["positions_test"]]))
+
+
+def test_dataset_splits(tmp_path, ours):
+    train, test = mnist1d("train", root=tmp_path), mnist1d("test", root=tmp_path)
+    assert (tmp_path / "mnist1d_data.pkl").is_file()
+    for dataset, split, count in ((train, "", 4000), (test, "_test", 1000)):
+        assert isinstance(dataset, MNIST1DDataset) and len(dataset) == count
+        assert dataset.x.shape == (count, 1, 40) and dataset.x.dtype == torch.float32
+        assert dataset.y.shape == (count,) and dataset.y.dtype == torch.int64
+        assert dataset.positions.shape == (count, 40) and dataset.positions.dtype == torch.bool
+        assert len(dataset.classes) == 10
+        torch.testing.assert_close(dataset.x[:, 0], torch.from_numpy(ours["x" + split]).float())
+        assert torch.equal(dataset.y, torch.from_numpy(ours["y" + split]))
+        assert torch.equal(dataset.positions, torch.from_numpy(ours["positions" + split]))
+        x_0, y_0 = dataset[0]
+        assert torch.equal(x_0, dataset.x[0]) and y_0 == dataset.y[0]
+
+
+def test_cache_is_reused_and_regenerated(tmp_path, monkeypatch, ours):
+    cache = tmp_path / "mnist1d_data.pkl"
+    expected = mnist1d("test", root=tmp_path)
+
+    def no_generation(**_):
+        raise AssertionError("regenerated although the cache was valid")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mnist1d_module, "make_mnist1d", no_generation)
+        assert torch.equal(mnist1d("test", root=tmp_path).x, expected.x)
+
+    official_keys_only = pickle.dumps({key: ours[key] for key in OFFICIAL_KEYS})
+    for damage in (cache.unlink, lambda: cache.write_bytes(b"not a pickle"),
+                   lambda: cache.write_bytes(official_keys_only)):
+        damage()
+        regenerated = mnist1d("test", root=tmp_path)
+        assert torch.equal(regenerated.x, expected.x) and torch.equal(regenerated.positions, expected.positions)
+        with open(cache, "rb") as handle:
+            assert "positions_test" in pickle.load(handle)
+
+
+def test_bad_split_raises(tmp_path):
+    with pytest.raises(ValueError, match="'train', 'test'"):
+        mnist1d("validation", root=tmp_path)

@@ -1,0 +1,160 @@
+"""The course notebooks: generated copies up to date, structure per the contract, and fast-mode execution.
+
+Execution: every solution notebook runs in fast mode with papermill (``fast=True`` injected, as ``make course
+--fast`` does); cells marked ``# NBVAL_CHECK_OUTPUT`` must print exactly the expected text stored with them in
+``solutions/`` (values derived by hand: dataset sizes, parameter counts, identities, self-check verdicts). Every
+student notebook runs up to its first exercise and that exercise's self-check, which must report the exercise
+as not done rather than crash.
+"""
+import ast
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from papermill.translators import PythonTranslator
+
+from course_utils.course import KERNEL, KERNEL_ARGUMENTS, kernel_problem
+from course_utils.notebook_tools import BEGIN, CHECK_OUTPUT, END, check_stale
+from course_utils.widgets import HEADLESS_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((REPO / "solutions").glob("[0-9][0-9]_*.ipynb"))
+STUDENT = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PARAMETERS = {"seed", "fast", "device", "data_dir", "hmt_dir"}
+ABSOLUTE_PATH = re.compile(r"""["'](/(home|Users|work|tmp|root|mnt|content)\b|[A-Za-z]:\\|~/)""")
+EXECUTION_TIMEOUT_S = 600
+
+
+def ids(paths):
+    return [p.stem for p in paths]
+
+
+def tags(cell):
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def _next_code_cell(nb, k):
+    """Index of the first code cell after cell ``k`` (markdown may sit between), or None."""
+    return next((j for j in range(k + 1, len(nb.cells)) if nb.cells[j].cell_type == "code"), None)
+
+
+def stdout_text(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", [])
+                   if o.output_type == "stream" and o.name == "stdout")
+
+
+@pytest.fixture(autouse=True)
+def headless(monkeypatch):
+    monkeypatch.setenv(HEADLESS_ENV, "1")
+
+
+def test_notebooks_are_generated_from_solutions():
+    assert SOLUTIONS, "no solutions/NN_name.ipynb found"
+    assert check_stale(REPO) == []
+    assert [p.name for p in STUDENT] == [p.name for p in SOLUTIONS]
+
+
+def test_python3_kernel_runs_this_environment():
+    assert kernel_problem(KERNEL) is None
+
+
+@pytest.mark.parametrize("path", SOLUTIONS + STUDENT, ids=[f"solutions/{p.stem}" for p in SOLUTIONS]
+                         + [f"notebooks/{p.stem}" for p in STUDENT])
+def test_structure(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    cells = code_cells(nb)
+    assert "parameters" in tags(cells[0]), "the first code cell must be tagged 'parameters'"
+    assigned = {t.id for node in ast.parse(cells[0].source).body if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)}
+    assert PARAMETERS <= assigned, f"the parameters cell lacks {sorted(PARAMETERS - assigned)}"
+    inferred = {p.name for p in PythonTranslator.inspect(cells[0])}
+    assert PARAMETERS <= inferred, f"papermill cannot parse {sorted(PARAMETERS - inferred)} (no '=' in comments)"
+    for k, cell in enumerate(nb.cells):
+        if "exercise" in tags(cell):
+            following = _next_code_cell(nb, k)
+            assert following is not None and "self_check" in tags(nb.cells[following]), \
+                f"the code cell after exercise cell {k} is not tagged self_check"
+        source = cell.source
+        assert not ABSOLUTE_PATH.search(source), f"cell {k} has an absolute path: {ABSOLUTE_PATH.search(source)}"
+        assert "google.colab" not in source and "/content/" not in source
+        if cell.cell_type == "code":
+            assert cell.execution_count is None
+            if path.parent.name == "notebooks" or CHECK_OUTPUT not in source:
+                assert cell.outputs == [], f"cell {k} carries outputs"
+    text = "".join(c.source for c in nb.cells)
+    if path.parent.name == "notebooks":
+        assert BEGIN not in text and END not in text
+        assert not any("solution_only" in tags(c) for c in nb.cells)
+    else:
+        exercises = [c for c in nb.cells if "exercise" in tags(c)]
+        assert exercises, "a solution notebook needs at least one exercise cell"
+        assert all(BEGIN in c.source and END in c.source for c in exercises)
+
+
+def _execute_solution(path, tmp_path):
+    import papermill
+
+    out = tmp_path / path.name
+    papermill.execute_notebook(str(path), str(out), parameters={"fast": True}, kernel_name=KERNEL,
+                               cwd=str(path.parent), progress_bar=False, execution_timeout=EXECUTION_TIMEOUT_S,
+                               extra_arguments=KERNEL_ARGUMENTS)
+    return nbformat.read(out, as_version=4)
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
+def test_solution_runs_in_fast_mode(path, tmp_path):
+    executed = {c.id: c for c in code_cells(_execute_solution(path, tmp_path))}
+    source = nbformat.read(path, as_version=4)
+    for cell in code_cells(source):
+        ran = executed[cell.id]
+        for out in ran.outputs:
+            assert out.output_type != "error", f"cell {cell.id} raised {out.get('ename')}"
+            if out.output_type == "stream" and out.name == "stderr":
+                assert "warning" not in out.text.lower(), f"cell {cell.id} warned:\n{out.text}"
+            assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {}), \
+                f"cell {cell.id} showed a widget in a headless run"
+        if CHECK_OUTPUT in cell.source:
+            assert stdout_text(ran) == stdout_text(cell), f"cell {cell.id}: output differs from the expected"
+        if "self_check" in tags(cell):
+            assert "FAIL" not in stdout_text(ran), f"the solution fails its own self-check:\n{stdout_text(ran)}"
+
+
+def _student_prefix(nb):
+    """The cells up to the first exercise's self-check, with ``fast = True`` injected after the parameters.
+
+    Returns the truncated notebook and the new indices of the exercise and of its self-check cell.
+    """
+    first = next(k for k, c in enumerate(nb.cells) if "exercise" in tags(c))
+    check_cell = _next_code_cell(nb, first)
+    prefix = copy.deepcopy(nb)
+    prefix.cells = prefix.cells[:check_cell + 1]
+    params = next(k for k, c in enumerate(prefix.cells) if "parameters" in tags(c))
+    prefix.cells.insert(params + 1, nbformat.v4.new_code_cell("fast = True"))
+    return prefix, first + 1, check_cell + 1
+
+
+@pytest.mark.parametrize("path", STUDENT, ids=ids(STUDENT))
+def test_student_copy_runs_to_its_first_exercise(path):
+    from nbclient import NotebookClient
+
+    prefix, exercise, self_check = _student_prefix(nbformat.read(path, as_version=4))
+    NotebookClient(prefix, kernel_name=KERNEL, timeout=EXECUTION_TIMEOUT_S, allow_errors=True,
+                   extra_arguments=KERNEL_ARGUMENTS,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    for k, cell in enumerate(prefix.cells):
+        errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+        if k < exercise:
+            assert not errors, f"cell {k} before the first exercise raised {errors[0].ename}: {errors[0].evalue}"
+        else:
+            assert all(e.ename == "NotImplementedError" for e in errors), f"cell {k} raised {errors[0].ename}"
+    check_output = stdout_text(prefix.cells[self_check])
+    check_errors = [o for o in prefix.cells[self_check].outputs if o.output_type == "error"]
+    assert "not done yet" in check_output or check_errors, \
+        f"the first self-check should report the exercise as not done; it printed:\n{check_output}"
