@@ -76,7 +76,8 @@ def clean(nb, keep_expected: bool = True):
     """Normalise a notebook in place: no execution counts, no run metadata, cell ids set; returns it.
 
     Outputs are removed, except (when ``keep_expected``) the text outputs of cells containing
-    ``# NBVAL_CHECK_OUTPUT``: those are the expected results checked by the tests (the nbval convention).
+    ``# NBVAL_CHECK_OUTPUT``: those are the expected results checked by the tests (the nbval convention). Such a
+    cell keeps execution count 1, since nbval rejects a cell with outputs and no count as "unrun".
     """
     nb.nbformat, nb.nbformat_minor = 4, 5
     nb.metadata = nbformat.from_dict({
@@ -92,7 +93,7 @@ def clean(nb, keep_expected: bool = True):
         if cell.cell_type == "code":
             expected = keep_expected and CHECK_OUTPUT in cell.source
             cell.outputs = _keep_expected_outputs(cell) if expected else []
-            cell.execution_count = None
+            cell.execution_count = 1 if cell.outputs else None
         else:
             cell.pop("outputs", None)
             cell.pop("execution_count", None)

@@ -63,7 +63,7 @@ def test_strip_keeps_only_the_text_of_checked_cells(tmp_path):
     assert notebook_tools.strip_outputs(path) is True
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None
-    assert [o.text for o in nb.cells[3].outputs] == ["2\n"]
+    assert [o.text for o in nb.cells[3].outputs] == ["2\n"] and nb.cells[3].execution_count == 1
     assert notebook_tools.strip_outputs(path) is False
 
 

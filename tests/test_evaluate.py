@@ -130,8 +130,6 @@ def test_command_line_subprocess_on_the_shipped_model(tmp_path):
 @pytest.mark.parametrize("method", ["saliency", "gradcam"])
 def test_a_sane_explainer_beats_random_maps_on_the_shipped_model(method):
     model, data = shipped_mnist1d()
-    pytest.importorskip("course_utils.explainers.gradient")
-    pytest.importorskip("course_utils.explainers.cam")
     x = data.x[:200]
     ours = drop_increase(model, x, ev.build_explainer(method, model, seed=0).explain(x), keep=0.3)
     noise = torch.rand(200, 40, generator=torch.Generator().manual_seed(0))

@@ -84,10 +84,8 @@ def test_structure(path):
         source = cell.source
         assert not ABSOLUTE_PATH.search(source), f"cell {k} has an absolute path: {ABSOLUTE_PATH.search(source)}"
         assert "google.colab" not in source and "/content/" not in source
-        if cell.cell_type == "code":
-            assert cell.execution_count is None
-            if path.parent.name == "notebooks" or CHECK_OUTPUT not in source:
-                assert cell.outputs == [], f"cell {k} carries outputs"
+        if cell.cell_type == "code" and (path.parent.name == "notebooks" or CHECK_OUTPUT not in source):
+            assert cell.outputs == [] and cell.execution_count is None, f"cell {k} carries outputs"
     text = "".join(c.source for c in nb.cells)
     if path.parent.name == "notebooks":
         assert BEGIN not in text and END not in text

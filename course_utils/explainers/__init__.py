@@ -3,6 +3,8 @@
 Each module below holds one method family and registers its methods by name on import.
 """
 from course_utils.explainers.base import Explainer, available, get, reduce_channels, register
-from course_utils.explainers import cam, fgvis, gradient, meaningful_perturbation, rise, sise, surrogate  # noqa: E402,F401,I001
+from course_utils.explainers import (  # noqa: F401  (importing registers the methods)
+    cam, fgvis, gradient, iterative_saliency, meaningful_perturbation, rise, sise, surrogate,
+)
 
 __all__ = ["Explainer", "available", "get", "reduce_channels", "register"]
