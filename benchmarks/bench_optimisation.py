@@ -1,12 +1,13 @@
-"""Optimisation-based explainers (meaningful perturbation, FGVis) batched vs one image at a time, and vs their
+"""Optimisation-based explainers (meaningful perturbation, FGVis) batched vs one input at a time, and vs their
 forward/backward floor.
 
-VGG7 (random weights: timings depend only on shapes) on a batch of 16 HMT-sized tiles (3 × 64 × 64);
-``quick=True`` uses 4 tiles of 32 × 32 and 3 iterations. Each method optimises one mask per image for
-``iterations`` steps, one forward+backward pass of the batch per step, so its floor is ``iterations``
-forward+backward passes of the batch (``forward_backward_floor``, parameters frozen so that only the input
-gradient is computed). The one-at-a-time baseline runs the same explainer on each image separately. Neither
-captum nor pytorch-grad-cam implements these methods, so there is no peer-library row.
+Two workloads, models with random weights (timings depend only on shapes): VGG7 on 16 HMT-sized tiles
+(3 × 64 × 64) and ShallowCNN1D on 16 MNIST-1D signals (1 × 40); ``quick=True`` uses 4 inputs, small tiles and
+3 iterations. Each method optimises one mask per input for ``iterations`` steps, one forward+backward pass of the
+batch per step, so its floor is ``iterations`` forward+backward passes of the batch (``forward_backward_floor``,
+parameters frozen so that only the input gradient is computed). The one-at-a-time baseline runs the same
+explainer on each input separately. Neither captum nor pytorch-grad-cam implements these methods, so there is no
+peer-library row.
 """
 from __future__ import annotations
 
@@ -15,35 +16,43 @@ import torch
 from benchmarks.common import best_time, forward_backward_floor, row
 from course_utils.explainers.fgvis import FGVis
 from course_utils.explainers.meaningful_perturbation import MeaningfulPerturbation
-from course_utils.models.architectures import VGG7
+from course_utils.models.architectures import VGG7, ShallowCNN1D
+
+
+def _workloads(quick: bool):
+    """(label, model, inputs, iterations, repeat) for the 2-D tiles and the 1-D signals."""
+    n, size, iterations, repeat = (4, 32, 3, 1) if quick else (16, 64, 50, 2)
+    tiles = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(1))
+    signals = torch.randn(n, 1, 40, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    yield f"N={n} {size}px", VGG7(), tiles, iterations, repeat
+    yield f"N={n} 40-point signals", ShallowCNN1D(), signals, iterations, repeat
 
 
 def run(quick: bool = False) -> list[dict]:
-    """Rows: each method batched vs 16 single-image runs, and vs ``iterations`` forward+backward passes."""
-    n, size, iterations, repeat = (4, 32, 3, 1) if quick else (16, 64, 50, 2)
-    torch.manual_seed(0)
-    model = VGG7().eval()
-    model.requires_grad_(False)
-    x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(1))
-    target = torch.arange(n) % 8
-    methods = {
-        "meaningful_perturbation": MeaningfulPerturbation(model, iterations=iterations, progress=False),
-        "fgvis (defense)": FGVis(model, iterations=iterations, progress=False),
-        "fgvis (no defense)": FGVis(model, iterations=iterations, defense=False, progress=False),
-    }
-    floor = best_time(forward_backward_floor(model, x, passes=iterations), repeat=repeat)
+    """Rows: each method batched vs N single-input runs, and vs ``iterations`` forward+backward passes."""
     results = []
-    for name, explainer in methods.items():
-        tag = f"{name} N={n} {size}px {iterations} it"
-        batched = best_time(lambda: explainer.attribute(x, target), repeat=repeat)
-        one_by_one = best_time(lambda: [explainer.attribute(x[i:i + 1], target[i:i + 1]) for i in range(n)],
-                               repeat=repeat, warmup=0)
-        results.append(row(tag, batched, f"{n} single-image runs", one_by_one))
-        results.append(row(tag, batched, f"floor ({iterations} fwd+bwd passes)", floor))
+    for label, model, x, iterations, repeat in _workloads(quick):
+        model.eval().requires_grad_(False)
+        n = len(x)
+        target = torch.arange(n) % (8 if x.dim() == 4 else 10)
+        methods = {
+            "meaningful_perturbation": MeaningfulPerturbation(model, iterations=iterations, progress=False),
+            "fgvis (defense)": FGVis(model, iterations=iterations, progress=False),
+            "fgvis (no defense)": FGVis(model, iterations=iterations, defense=False, progress=False),
+        }
+        floor = best_time(forward_backward_floor(model, x, passes=iterations), repeat=repeat)
+        for name, explainer in methods.items():
+            tag = f"{name} {label} {iterations} it"
+            batched = best_time(lambda: explainer.attribute(x, target), repeat=repeat)
+            one_by_one = best_time(lambda: [explainer.attribute(x[i:i + 1], target[i:i + 1]) for i in range(n)],
+                                   repeat=repeat, warmup=0)
+            results.append(row(tag, batched, f"{n} single-input runs", one_by_one))
+            results.append(row(tag, batched, f"floor ({iterations} fwd+bwd passes)", floor))
     return results
 
 
 if __name__ == "__main__":
     for r in run():
-        print(f"{r['benchmark']:<55} {r['ours_s']:8.3f}s  vs {r['baseline']:<28} {r['baseline_s']:8.3f}s  "
+        print(f"{r['benchmark']:<60} {r['ours_s']:8.3f}s  vs {r['baseline']:<28} {r['baseline_s']:8.3f}s  "
               f"ratio {r['ratio']:.2f}")

@@ -2,7 +2,9 @@
 
 Columns: Drop % and Increase % (Chattopadhay 2018 Sec. 6.1, project definition in
 :mod:`course_utils.metrics.drop_increase`), insertion and deletion AUC (Petsiuk 2018 Sec. 4.1) and the
-explainer's seconds per sample. Every method explains the class the model predicts on the original input.
+explainer's seconds per sample; for a dataset with ground-truth ``positions`` (MNIST-1D) also the localisation
+scores of :mod:`course_utils.metrics.localisation`. Every method explains the class the model predicts on the
+original input. The ``random`` explainer (uniform random maps) is the baseline a method must beat.
 
 Command line (writes ``<out>/<dataset>_evaluation.csv`` and ``.png``)::
 
@@ -30,9 +32,12 @@ from course_utils.explainers import base
 from course_utils.explainers.base import Explainer, progress_bar
 from course_utils.metrics.drop_increase import check_keep, default_keep, drop_increase
 from course_utils.metrics.insertion_deletion import deletion, insertion
+from course_utils.metrics.localisation import localisation
 from course_utils.metrics.scoring import check_batch_size, check_input, check_model, model_outputs
 
 METRICS = ["Drop%", "Increase%", "insertion AUC", "deletion AUC", "seconds per sample"]
+LOCALISATION = ["pointing game", "energy inside", "IoU top-k"]
+"""Extra columns when the dataset has ground-truth ``positions`` (see :func:`evaluate`)."""
 OPTIMISATION_METHODS = ("meaningful_perturbation", "fgvis", "iterative_saliency")
 OPTIMISATION_SUBSET = {"mnist1d": 100, "hmt": 32}
 """Samples used for the optimisation methods by the command line when ``--n`` is not given (CPU budget)."""
@@ -92,6 +97,17 @@ def _inputs(dataset) -> torch.Tensor:
     return check_input(x)
 
 
+def _truth(dataset, x: torch.Tensor) -> torch.Tensor | None:
+    """The dataset's ground-truth ``positions`` (N, *spatial) bool, or None when it has none."""
+    truth = getattr(dataset, "positions", None)
+    if truth is None:
+        return None
+    if not isinstance(truth, torch.Tensor) or truth.dtype != torch.bool or truth.shape != (x.shape[0], *x.shape[2:]):
+        raise ValueError(f"dataset.positions must be a bool tensor shaped {(x.shape[0], *x.shape[2:])} (one "
+                         "ground-truth mask per sample), as course_utils.data.mnist1d gives it.")
+    return truth
+
+
 def _explain(explainer: Explainer, x: torch.Tensor, target: torch.Tensor, batch_size: int, progress: bool,
              name: str) -> tuple[torch.Tensor, float]:
     chunks = list(zip(x.split(batch_size), target.split(batch_size)))
@@ -103,7 +119,8 @@ def _explain(explainer: Explainer, x: torch.Tensor, target: torch.Tensor, batch_
 def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: float | None = None,
              n: int | None = None, batch_size: int = 64, seed: int = 0, progress: bool = True,
              out: str | Path | None = None, step: int | None = None) -> pd.DataFrame:
-    """One row per method: ``method``, ``n`` and :data:`METRICS`; written to the CSV file ``out`` if given.
+    """One row per method: ``method``, ``n``, :data:`METRICS` (and :data:`LOCALISATION` when ``dataset`` has
+    ``.positions``); written to the CSV file ``out`` if given.
 
     ``dataset``: an object with ``.x`` (e.g. ``course_utils.data.mnist1d("test")``) or an input tensor.
     ``keep``: Drop/Increase keep fraction (None = 0.3 for 1-D signals, 0.9 for images). ``n``: a seeded random
@@ -116,7 +133,10 @@ def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: flo
     x = _inputs(dataset)
     keep = default_keep(x) if keep is None else check_keep(keep)
     device = next(iter([*model.parameters(), *model.buffers()]), x).device
-    x = x[subset_indices(x.shape[0], n, seed)].to(device)
+    subset = subset_indices(x.shape[0], n, seed)
+    truth = _truth(dataset, x)
+    x = x[subset].to(device)
+    truth = None if truth is None else truth[subset].to(device)
     target = model_outputs(model, x, batch_size).argmax(1)
     rows = []
     for name, explainer in progress_bar(_methods(methods, model, seed), enabled=progress, desc="methods"):
@@ -126,8 +146,9 @@ def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: flo
         dele = deletion(model, x, maps, target, step=step, batch_size=batch_size, progress=progress)
         rows.append({"method": name, "n": x.shape[0], "Drop%": scores.drop, "Increase%": scores.increase,
                      "insertion AUC": ins.mean_auc, "deletion AUC": dele.mean_auc,
-                     "seconds per sample": seconds / x.shape[0]})
-    table = pd.DataFrame(rows, columns=["method", "n", *METRICS])
+                     "seconds per sample": seconds / x.shape[0],
+                     **(localisation(maps, truth) if truth is not None else {})})
+    table = pd.DataFrame(rows, columns=["method", "n", *METRICS, *(LOCALISATION if truth is not None else [])])
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
@@ -143,10 +164,11 @@ def plot_evaluation(df: pd.DataFrame, title: str | None = None):
     if missing:
         raise ValueError(f"df lacks the columns {missing}; pass the DataFrame returned by evaluate().")
     better = {"Drop%": "lower", "Increase%": "higher", "insertion AUC": "higher", "deletion AUC": "lower",
-              "seconds per sample": "lower"}
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.0 * len(METRICS), max(2.4, 1.2 + 0.45 * len(df))),
+              "seconds per sample": "lower", **dict.fromkeys(LOCALISATION, "higher")}
+    columns = METRICS + [c for c in LOCALISATION if c in df.columns]
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.0 * len(columns), max(2.4, 1.2 + 0.45 * len(df))),
                              sharey=True, squeeze=False)
-    for ax, column in zip(axes[0], METRICS):
+    for ax, column in zip(axes[0], columns):
         sns.barplot(data=df, y="method", x=column, hue="method", legend=False, ax=ax)
         ax.set_title(f"{column} ({better[column]} is better)", fontsize=9)
         if column == "seconds per sample":

@@ -75,6 +75,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
     Same seed, same device and thread count → the same weights (shuffling and augmentation use a private
     generator; model initialisation is the caller's, see :func:`train_mnist1d`).
     """
+    if not 0 <= config.val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), not {config.val_fraction}; 0 trains on every sample.")
     device = get_device(device)
     gen = torch.Generator().manual_seed(config.seed)
     perm = torch.randperm(len(y), generator=gen)
@@ -161,13 +163,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("dataset", choices=sorted(PRETRAINED))
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-fraction", type=float, default=None,
+                        help="training samples held out for the per-epoch validation accuracy (0 = none)")
     parser.add_argument("--image-size", type=int, default=64, help="HMT only (default 64 px)")
     parser.add_argument("--data", default=None, help="MNIST-1D cache folder (default data/) or HMT source")
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default=None, help="checkpoint path (default: the shipped weights file)")
     args = parser.parse_args(argv)
     base = MNIST1D_CONFIG if args.dataset == "mnist1d" else HMT_CONFIG
-    config = TrainConfig(**{**vars(base), "seed": args.seed, **({"epochs": args.epochs} if args.epochs else {})})
+    overrides = {"epochs": args.epochs, "val_fraction": args.val_fraction}
+    config = TrainConfig(**{**vars(base), "seed": args.seed,
+                            **{k: v for k, v in overrides.items() if v is not None}})
     out = Path(args.out) if args.out else WEIGHTS_DIR / PRETRAINED[args.dataset]
     if args.dataset == "mnist1d":
         _, meta = train_mnist1d(config, root=args.data or "data", out=out, device=args.device)

@@ -1,15 +1,70 @@
 """Shared pytest fixtures."""
+import os
 from pathlib import Path
 
 import pytest
+import torch
+
+from course_utils.models import VGG7, ShallowCNN1D
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+def missing_shared(what: str) -> None:
+    """Skip a test whose shared data is absent, or fail it where the data must be there (``.ci/run`` sets
+    ``COURSE_REQUIRE_SHARED=1``), so that CI never passes by skipping."""
+    message = f"{what} not found: put the course data in <repo>/../shared/data (see data/README.md)"
+    if os.environ.get("COURSE_REQUIRE_SHARED") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``<repo>/../shared/data`` (the frozen MNIST-1D set, the HMT tiles); the test is skipped when absent."""
+    """``<repo>/../shared/data`` (the frozen MNIST-1D set, the HMT tiles); see :func:`missing_shared`."""
     path = REPO.parent / "shared" / "data"
     if not path.is_dir():
-        pytest.skip(f"shared test data not found at {path}")
+        missing_shared(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_hmt(shared_data) -> Path:
+    """``../shared/data/hmt``: the 5000 course tiles (WebP), ``manifest.csv`` and ``tif_sample/``."""
+    path = shared_data / "hmt"
+    if not (path / "manifest.csv").is_file():
+        missing_shared(f"{path}/manifest.csv")
+    return path
+
+
+def _sharpened(model):
+    """An untrained model with its classifier weights ×30, so that its softmax outputs are decisive."""
+    with torch.no_grad():
+        model.classifier.weight.mul_(30)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def cnn1d():
+    """A seeded, untrained, sharpened ShallowCNN1D (test files may override it with their own)."""
+    torch.manual_seed(0)
+    return _sharpened(ShallowCNN1D())
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    """A seeded, untrained, sharpened VGG7 (test files may override it with their own)."""
+    torch.manual_seed(1)
+    return _sharpened(VGG7())
+
+
+@pytest.fixture(scope="module")
+def signals():
+    """Three random MNIST-1D-shaped signals (3, 1, 40)."""
+    return torch.randn(3, 1, 40, generator=torch.Generator().manual_seed(2))
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Three random 32-px RGB tiles (3, 3, 32, 32)."""
+    return torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(3))

@@ -67,7 +67,6 @@ def test_tolerance_ignores_tiny_excess():
 
 
 def test_runs_with_the_registered_fgvis_on_a_batch():
-    pytest.importorskip("course_utils.explainers.fgvis", reason="FGVis is not written yet")
     from course_utils.models import ShallowCNN1D
     torch.manual_seed(0)
     x = torch.randn(3, 1, 40, generator=torch.Generator().manual_seed(0))

@@ -18,11 +18,9 @@ ZIP_PATH = "/files/" + ZIP_NAME
 
 
 @pytest.fixture(scope="module")
-def small_zip(shared_data) -> SimpleNamespace:
+def small_zip(shared_hmt) -> SimpleNamespace:
     """Three 01_TUMOR tiles, converted back from lossless WebP to TIFF, under the Zenodo zip's folder layout."""
-    hmt = shared_data / "hmt"
-    if not (hmt / "manifest.csv").is_file():
-        pytest.skip(f"no HMT manifest in {hmt}")
+    hmt = shared_hmt
     with open(hmt / "manifest.csv", newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row["class"] == "01_TUMOR"][:3]
     buffer = io.BytesIO()

@@ -10,6 +10,7 @@ from functools import partial
 
 import pytest
 import torch
+from torchcam import metrics
 from torch import nn
 
 from course_utils.metrics import drop_increase, keep_top_k
@@ -114,7 +115,6 @@ class BinaryCAM:
 
 @pytest.mark.parametrize("shape,keep", [((16, 1, 40), 0.3), ((6, 3, 8, 8), 0.9)])
 def test_matches_torchcam_on_binary_top_k_maps(shape, keep):
-    metrics = pytest.importorskip("torchcam.metrics")
     torch.manual_seed(0)
     model = (ShallowCNN1D() if len(shape) == 3 else VGG7()).eval()
     g = torch.Generator().manual_seed(2)

@@ -11,9 +11,8 @@ import torch
 
 import course_utils.evaluate as ev
 from course_utils.explainers.base import Explainer
-from course_utils.metrics import deletion, drop_increase, insertion
+from course_utils.metrics import deletion, drop_increase, insertion, localisation
 from course_utils.models import ShallowCNN1D
-from course_utils.models.pretrained import PRETRAINED, WEIGHTS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,9 +67,22 @@ def test_evaluate_table_matches_the_metrics_on_the_same_maps(tiny, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(out), table, check_dtype=False)
 
 
+def test_localisation_columns_when_the_dataset_has_positions(tiny):
+    model, dataset = tiny
+    truth = torch.rand(12, 40, generator=torch.Generator().manual_seed(2)) < 0.3
+    table = ev.evaluate(model, SimpleNamespace(x=dataset.x, positions=truth), [("grad", InputGradient(model))],
+                        n=7, seed=3, progress=False)
+    assert list(table.columns) == ["method", "n", *ev.METRICS, *ev.LOCALISATION]
+    subset = ev.subset_indices(12, 7, 3)
+    expected = localisation(InputGradient(model).explain(dataset.x[subset]), truth[subset])
+    for column, value in expected.items():
+        assert table.iloc[0][column] == pytest.approx(value, rel=1e-6)
+    with pytest.raises(ValueError, match="positions must be a bool tensor"):
+        ev.evaluate(model, SimpleNamespace(x=dataset.x, positions=truth[:5]), ["saliency"], progress=False)
+
+
 def test_subset_is_seeded_and_registry_names_work(tiny):
     model, dataset = tiny
-    pytest.importorskip("course_utils.explainers.gradient", reason="Saliency is not written yet")
     a = ev.evaluate(model, dataset, ["saliency"], n=5, seed=1, progress=False)
     b = ev.evaluate(model, dataset, ["saliency"], n=5, seed=1, progress=False)
     assert a["n"].tolist() == [5]
@@ -81,11 +93,17 @@ def test_subset_is_seeded_and_registry_names_work(tiny):
 
 def test_plot_has_one_panel_per_metric(tiny):
     model, dataset = tiny
-    table = ev.evaluate(model, dataset, [("grad", InputGradient(model)), ("random", RandomMaps(model))],
-                        progress=False)
+    import matplotlib.pyplot as plt
+
+    table = ev.evaluate(model, dataset, [("grad", InputGradient(model)), "random"], progress=False)
     fig = ev.plot_evaluation(table)
     assert len(fig.axes) == len(ev.METRICS)
-    import matplotlib.pyplot as plt
+    plt.close(fig)
+    truth = torch.zeros(12, 40, dtype=torch.bool)
+    truth[:, 10:20] = True
+    located = ev.evaluate(model, SimpleNamespace(x=dataset.x, positions=truth), ["random"], progress=False)
+    fig = ev.plot_evaluation(located)
+    assert len(fig.axes) == len(ev.METRICS) + len(ev.LOCALISATION)
     plt.close(fig)
     with pytest.raises(ValueError, match="columns"):
         ev.plot_evaluation(table.drop(columns="Drop%"))
@@ -100,7 +118,6 @@ def test_bad_methods_raise(tiny, methods, message):
 
 
 def test_command_line_on_a_tiny_n(tiny, tmp_path, monkeypatch):
-    pytest.importorskip("course_utils.explainers.gradient", reason="Saliency is not written yet")
     model, dataset = tiny
     import course_utils.models
     monkeypatch.setattr(course_utils.models, "load_pretrained", lambda name, device=None: model)
@@ -112,8 +129,6 @@ def test_command_line_on_a_tiny_n(tiny, tmp_path, monkeypatch):
 
 
 def shipped_mnist1d():
-    if not (WEIGHTS_DIR / PRETRAINED["mnist1d"]).is_file():
-        pytest.skip("the shipped MNIST-1D weights are not there yet (the lead is training them)")
     from course_utils.data import mnist1d
     from course_utils.models import load_pretrained
     return load_pretrained("mnist1d", device="cpu"), mnist1d("test", root=REPO / "data")  # the CLI's cache

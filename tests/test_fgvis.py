@@ -12,34 +12,12 @@ from torch.nn import functional as F
 
 from course_utils.explainers.base import get
 from course_utils.explainers.fgvis import ActivationRangeDefense, FGVis
-from course_utils.models.architectures import VGG7, ShallowCNN1D
+from course_utils.models.architectures import VGG7
 
 
 def sharpened(model, factor):
     model.classifier.weight.data *= factor
     return model.eval()
-
-
-@pytest.fixture(scope="module")
-def cnn1d():
-    torch.manual_seed(0)
-    return sharpened(ShallowCNN1D(), 30)
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    torch.manual_seed(1)
-    return sharpened(VGG7(), 30)
-
-
-@pytest.fixture(scope="module")
-def signals():
-    return torch.randn(3, 1, 40, generator=torch.Generator().manual_seed(2))
-
-
-@pytest.fixture(scope="module")
-def images():
-    return torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(3))
 
 
 class FunctionalNet(nn.Module):

@@ -14,11 +14,8 @@ from course_utils.data.hmt import FOLDER_NAME, ZIP_NAME
 
 
 @pytest.fixture(scope="module")
-def hmt_root(shared_data):
-    root = shared_data / "hmt"
-    if not root.is_dir():
-        pytest.skip("../shared/data/hmt is absent")
-    return root
+def hmt_root(shared_hmt):
+    return shared_hmt
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +79,7 @@ def test_zenodo_zip_and_folder_reproduce_the_split(hmt_root, manifest, tmp_path)
 
 def test_original_tiffs_read(hmt_root, manifest, tmp_path):
     sample = hmt_root / "tif_sample"
-    if not sample.is_dir():
-        pytest.skip("no tif_sample/ in ../shared/data/hmt")
+    assert sample.is_dir(), f"the shared HMT data lacks {sample}"
     data = hmt(sample, "test", image_size=None)
     by_name = {r["original_filename"]: r["pixel_sha256"] for r in manifest}
     assert len(data) > 0

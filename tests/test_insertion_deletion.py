@@ -7,6 +7,7 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
+from torchcam import metrics
 from scipy import ndimage
 from torch import nn
 
@@ -94,7 +95,6 @@ class FixedCAM:
 
 @pytest.mark.parametrize("shape,steps,step", [((6, 1, 40), 40, 1), ((6, 1, 40), 8, 5), ((3, 3, 8, 8), 8, 8)])
 def test_matches_torchcam(shape, steps, step):
-    metrics = pytest.importorskip("torchcam.metrics")
     torch.manual_seed(0)
     model = (ShallowCNN1D() if len(shape) == 3 else VGG7()).eval()
     g = torch.Generator().manual_seed(3)

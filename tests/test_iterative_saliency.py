@@ -9,33 +9,7 @@ from torch.nn import functional as F
 
 from course_utils.explainers.base import get
 from course_utils.explainers.iterative_saliency import IterativeSaliency
-from course_utils.models.architectures import VGG7, ShallowCNN1D
-
-
-@pytest.fixture(scope="module")
-def cnn1d():
-    torch.manual_seed(0)
-    model = ShallowCNN1D()
-    model.classifier.weight.data *= 30
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    torch.manual_seed(1)
-    model = VGG7()
-    model.classifier.weight.data *= 30
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
-def signals():
-    return torch.randn(3, 1, 40, generator=torch.Generator().manual_seed(2))
-
-
-@pytest.fixture(scope="module")
-def images():
-    return torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+from course_utils.models.architectures import ShallowCNN1D
 
 
 class ConstantModel(nn.Module):

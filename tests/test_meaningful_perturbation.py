@@ -13,34 +13,7 @@ from torch import nn
 from course_utils.explainers.base import get
 from course_utils.explainers.meaningful_perturbation import (
     MeaningfulPerturbation, gaussian_blur, shift, total_variation)
-from course_utils.models.architectures import VGG7, ShallowCNN1D
-
-
-def sharpened(model, factor):
-    model.classifier.weight.data *= factor
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
-def cnn1d():
-    torch.manual_seed(0)
-    return sharpened(ShallowCNN1D(), 30)
-
-
-@pytest.fixture(scope="module")
-def vgg():
-    torch.manual_seed(1)
-    return sharpened(VGG7(), 30)
-
-
-@pytest.fixture(scope="module")
-def signals():
-    return torch.randn(3, 1, 40, generator=torch.Generator().manual_seed(2))
-
-
-@pytest.fixture(scope="module")
-def images():
-    return torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+from course_utils.models.architectures import ShallowCNN1D
 
 
 def pick(which, cnn1d, vgg, signals, images):

@@ -3,9 +3,11 @@ import importlib
 import pickle
 import random
 
+import mnist1d.data as official_mnist1d
 import numpy as np
 import pytest
 import torch
+from mnist1d.utils import ObjectView
 
 from course_utils.data import MNIST1DDataset, make_mnist1d, mnist1d
 
@@ -16,14 +18,11 @@ NOISE_FREE = {"corr_noise_scale": 0.0, "iid_noise_scale": 0.0, "shear_scale": 0.
 
 def official_dataset(**overrides) -> dict:
     """The official generator's output (test oracle), leaving the global RNG states as they were."""
-    official = pytest.importorskip("mnist1d.data")
-    from mnist1d.utils import ObjectView
-
-    args = official.get_dataset_args(as_dict=True)
+    args = official_mnist1d.get_dataset_args(as_dict=True)
     args.update(overrides)
     numpy_state, python_state = np.random.get_state(), random.getstate()
     try:
-        return official.make_dataset(ObjectView(args))
+        return official_mnist1d.make_dataset(ObjectView(args))
     finally:
         np.random.set_state(numpy_state)
         random.setstate(python_state)
@@ -46,7 +45,7 @@ def ours() -> dict:
 
 
 def test_default_arguments_are_the_official_ones():
-    official = pytest.importorskip("mnist1d.data").get_dataset_args(as_dict=True)
+    official = official_mnist1d.get_dataset_args(as_dict=True)
     official.pop("url")
     ours = dict(mnist1d_module.DEFAULT_ARGS, padding=list(mnist1d_module.DEFAULT_ARGS["padding"]))
     assert ours == official

@@ -21,11 +21,6 @@ def vgg():
 
 
 @pytest.fixture(scope="module")
-def signals():
-    return torch.randn(3, 1, 40, generator=torch.Generator().manual_seed(2))
-
-
-@pytest.fixture(scope="module")
 def images():
     return torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
 

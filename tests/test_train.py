@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from course_utils.models import ShallowCNN1D, load_checkpoint
@@ -41,6 +42,13 @@ def test_training_learns_the_toy_problem():
     assert history.train_loss[-1] < 0.5 * history.train_loss[0]
 
 
+@pytest.mark.parametrize("fraction", [-0.1, 1.0])
+def test_bad_validation_fraction_is_refused(fraction):
+    x, y = _toy()
+    with pytest.raises(ValueError, match="val_fraction"):
+        fit(ShallowCNN1D(channels=8), x, y, TrainConfig(epochs=1, lr=1e-2, batch_size=50, val_fraction=fraction))
+
+
 def test_dihedral_augment_gives_the_eight_symmetries():
     base = torch.arange(16.0).view(1, 1, 4, 4)
     x = base.expand(400, 3, 4, 4).clone()
@@ -57,8 +65,9 @@ def test_dihedral_augment_gives_the_eight_symmetries():
 def test_cli_trains_and_saves_a_checkpoint(tmp_path):
     out = tmp_path / "m.pt"
     proc = subprocess.run([sys.executable, "-m", "course_utils.train", "mnist1d", "--epochs", "1", "--out", str(out),
-                           "--data", str(tmp_path), "--device", "cpu"], capture_output=True, text=True, timeout=600)
+                           "--val-fraction", "0.2", "--data", str(tmp_path), "--device", "cpu"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout
     model, meta = load_checkpoint(out)
     assert meta["config"]["epochs"] == 1 and meta["dataset"] == "mnist1d" and meta["n_test"] == 1000
+    assert meta["config"]["val_fraction"] == 0.2 and len(meta["val_accuracy"]) == 1

@@ -167,24 +167,10 @@ class Explainer:
 
     def resolve_target(self, x: torch.Tensor, target: TargetLike) -> torch.Tensor:
         """A ``(N,)`` long tensor of class indices on ``x.device``; None → the model's prediction."""
-        n = x.shape[0]
         if target is None:
             with torch.no_grad():
                 return self.model(x).argmax(1)
-        if isinstance(target, bool) or (isinstance(target, torch.Tensor) and target.is_floating_point()):
-            raise ValueError("target must be an int, a sequence of ints or an integer tensor.")
-        t = torch.as_tensor(target, device=x.device)
-        if t.is_floating_point() or t.dtype == torch.bool:
-            raise ValueError("target must be an int, a sequence of ints or an integer tensor.")
-        t = t.long().reshape(-1)
-        if t.numel() == 1:
-            t = t.expand(n)
-        if t.numel() != n:
-            raise ValueError(f"target has {t.numel()} labels for a batch of {n}; pass one int or N labels.")
-        k = self.n_classes(x)
-        if (t < 0).any() or (t >= k).any():
-            raise ValueError(f"target {t.tolist()} is out of range for a model with {k} classes (0..{k - 1}).")
-        return t.clone()
+        return check_target(target, x.shape[0], self.n_classes(x), x.device)
 
     def logits(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The target logit of each sample, ``(N,)``."""
@@ -193,6 +179,24 @@ class Explainer:
     def probs(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The target softmax probability of each sample, ``(N,)``."""
         return self.model(x).softmax(1).gather(1, target[:, None]).squeeze(1)
+
+
+def check_target(target: TargetLike, n: int, n_classes: int, device: torch.device | str) -> torch.Tensor:
+    """``target`` (an int, N ints or an integer tensor) as a ``(N,)`` long tensor on ``device``, checked."""
+    if isinstance(target, bool) or (isinstance(target, torch.Tensor) and target.is_floating_point()):
+        raise ValueError("target must be an int, a sequence of ints or an integer tensor (or None).")
+    t = torch.as_tensor(target, device=device)
+    if t.is_floating_point() or t.dtype == torch.bool:
+        raise ValueError("target must be an int, a sequence of ints or an integer tensor (or None).")
+    t = t.long().reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(n)
+    if t.numel() != n:
+        raise ValueError(f"target has {t.numel()} labels for a batch of {n}; pass one int or N labels.")
+    if (t < 0).any() or (t >= n_classes).any():
+        raise ValueError(f"target {t.tolist()} is out of range for a model with {n_classes} classes "
+                         f"(0..{n_classes - 1}).")
+    return t.clone()
 
 
 def reduce_channels(attr: torch.Tensor, how: str) -> torch.Tensor:

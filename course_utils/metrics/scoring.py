@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_utils.explainers.base import Explainer, TargetLike, model_state_preserved
+from course_utils.explainers.base import Explainer, TargetLike, check_target, model_state_preserved
 
 
 def check_input(x) -> torch.Tensor:
@@ -39,22 +39,9 @@ def model_outputs(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.T
 
 def resolve_target(probs: torch.Tensor, target: TargetLike) -> torch.Tensor:
     """``(N,)`` long targets for the ``(N, K)`` probabilities ``probs``; None → the predicted class."""
-    n, k = probs.shape
     if target is None:
         return probs.argmax(1)
-    if isinstance(target, bool) or (isinstance(target, torch.Tensor) and target.is_floating_point()):
-        raise ValueError("target must be an int, a sequence of ints or an integer tensor (or None).")
-    t = torch.as_tensor(target, device=probs.device)
-    if t.is_floating_point() or t.dtype == torch.bool:
-        raise ValueError("target must be an int, a sequence of ints or an integer tensor (or None).")
-    t = t.long().reshape(-1)
-    if t.numel() == 1:
-        t = t.expand(n)
-    if t.numel() != n:
-        raise ValueError(f"target has {t.numel()} labels for a batch of {n}; pass one int or N labels.")
-    if (t < 0).any() or (t >= k).any():
-        raise ValueError(f"target is out of range for a model with {k} classes; use labels in 0..{k - 1}.")
-    return t.clone()
+    return check_target(target, *probs.shape, probs.device)
 
 
 def gather(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
