@@ -60,10 +60,14 @@ def _cell_id(cell, index: int) -> str:
     return hashlib.sha1(f"{index}:{cell.cell_type}:{cell.source}".encode()).hexdigest()[:12]
 
 
-def _keep_expected_outputs(cell) -> list:
-    """Outputs of a ``# NBVAL_CHECK_OUTPUT`` cell that are kept as the expected result (text only)."""
+EXPECTED_OUTPUT = "expected_output"
+"""Cell metadata key holding the expected text outputs of a ``# NBVAL_CHECK_OUTPUT`` cell."""
+
+
+def _text_outputs(outputs) -> list:
+    """The text part of ``outputs`` (streams, plain-text results): what a checked cell is expected to print."""
     kept = []
-    for out in cell.get("outputs", []):
+    for out in outputs:
         if out.output_type == "stream":
             kept.append(nbformat.v4.new_output("stream", name=out.name, text=out.text))
         elif out.output_type == "execute_result" and "text/plain" in out.get("data", {}):
@@ -72,12 +76,17 @@ def _keep_expected_outputs(cell) -> list:
     return kept
 
 
-def clean(nb, keep_expected: bool = True):
-    """Normalise a notebook in place: no execution counts, no run metadata, cell ids set; returns it.
+def expected_outputs(cell) -> list:
+    """The expected outputs stored in a cell's metadata (empty if none), as notebook output nodes."""
+    return [nbformat.from_dict(out) for out in cell.get("metadata", {}).get(EXPECTED_OUTPUT, [])]
 
-    Outputs are removed, except (when ``keep_expected``) the text outputs of cells containing
-    ``# NBVAL_CHECK_OUTPUT``: those are the expected results checked by the tests (the nbval convention). Such a
-    cell keeps execution count 1, since nbval rejects a cell with outputs and no count as "unrun".
+
+def clean(nb, keep_expected: bool = True):
+    """Normalise a notebook in place: no outputs, no execution counts, no run metadata, cell ids set; returns it.
+
+    For a cell containing ``# NBVAL_CHECK_OUTPUT`` (when ``keep_expected``), the text of its outputs is moved to
+    ``metadata["expected_output"]`` (kept from an earlier strip when the cell has not been run since): the
+    expected result that ``solutions/conftest.py`` hands to nbval, so the committed notebook stays output-free.
     """
     nb.nbformat, nb.nbformat_minor = 4, 5
     nb.metadata = nbformat.from_dict({
@@ -86,14 +95,17 @@ def clean(nb, keep_expected: bool = True):
     })
     seen = set()
     for i, cell in enumerate(nb.cells):
-        cell.metadata = nbformat.from_dict({"tags": _tags(cell)} if _tags(cell) else {})
+        metadata = {"tags": _tags(cell)} if _tags(cell) else {}
+        if cell.cell_type == "code" and keep_expected and CHECK_OUTPUT in cell.source:
+            expected = _text_outputs(cell.outputs) if cell.outputs else expected_outputs(cell)
+            if expected:
+                metadata[EXPECTED_OUTPUT] = expected
+        cell.metadata = nbformat.from_dict(metadata)
         if not cell.get("id") or cell.id in seen:
             cell.id = _cell_id(cell, i)
         seen.add(cell.id)
         if cell.cell_type == "code":
-            expected = keep_expected and CHECK_OUTPUT in cell.source
-            cell.outputs = _keep_expected_outputs(cell) if expected else []
-            cell.execution_count = 1 if cell.outputs else None
+            cell.outputs, cell.execution_count = [], None
         else:
             cell.pop("outputs", None)
             cell.pop("execution_count", None)
@@ -180,7 +192,8 @@ def check_stale(root: str | Path = ROOT) -> list[str]:
 
 
 def strip_outputs(path: str | Path) -> bool:
-    """Strip a solution notebook's outputs in place (keeping ``# NBVAL_CHECK_OUTPUT`` text); True if changed."""
+    """Strip a solution notebook's outputs in place (``# NBVAL_CHECK_OUTPUT`` text kept in metadata); True if
+    changed."""
     path = Path(path)
     before = path.read_text(encoding="utf-8")
     after = dumps(clean(nbformat.reads(before, as_version=4)))

@@ -1,13 +1,18 @@
 """nbval runs of the solution notebooks (``make test``: ``pytest --nbval-lax``), in fast mode and headless.
 
 nbval cannot inject papermill parameters, so fast mode reaches the notebooks' ``parameters`` cells through
-``COURSE_FAST`` (read there by ``env_default``); ``COURSE_HEADLESS`` makes the widgets draw static figures. Besides
-nbval's own checks (no cell raises; ``# NBVAL_CHECK_OUTPUT`` cells print exactly their stored output), every cell
-must stay free of warnings and widgets, and a solution must pass its own self-checks.
+``COURSE_FAST`` (read there by ``env_default``); ``COURSE_HEADLESS`` makes the widgets draw static figures. The
+committed notebooks carry no outputs: the expected text of each ``# NBVAL_CHECK_OUTPUT`` cell lives in its
+metadata (``course_utils.notebook_tools.EXPECTED_OUTPUT``) and is handed to nbval at collection. Besides nbval's
+own checks (no cell raises; checked cells print exactly their expected text), every cell must stay free of
+warnings and widgets, and a solution must pass its own self-checks.
 """
 import os
 
 import pytest
+from nbval.plugin import IPyNbCell
+
+from course_utils.notebook_tools import expected_outputs
 
 os.environ.setdefault("COURSE_FAST", "1")
 os.environ.setdefault("COURSE_HEADLESS", "1")
@@ -27,6 +32,15 @@ def _problem(cell, outputs) -> str | None:
     if "self_check" in cell.get("metadata", {}).get("tags", []) and "FAIL" in stdout:
         return f"the solution fails its own self-check:\n{stdout}"
     return None
+
+
+def pytest_collection_modifyitems(items):
+    """Give nbval the expected outputs kept in the metadata, as if the notebook had been saved with them."""
+    for item in items:
+        if isinstance(item, IPyNbCell):
+            expected = expected_outputs(item.cell)
+            if expected:
+                item.cell.outputs, item.cell.execution_count = expected, 1
 
 
 @pytest.hookimpl(hookwrapper=True)

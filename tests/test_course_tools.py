@@ -55,16 +55,24 @@ def test_student_version_strips_solutions_outputs_and_hidden_cells():
     assert all(c.outputs == [] and c.execution_count is None for c in student.cells if c.cell_type == "code")
     assert nb.cells[2].outputs, "student_version must not modify its argument"
     assert student.cells[2].metadata["tags"] == ["exercise"]
+    assert all("expected_output" not in c.metadata for c in student.cells)
 
 
-def test_strip_keeps_only_the_text_of_checked_cells(tmp_path):
+def test_strip_keeps_only_the_text_of_checked_cells_in_metadata(tmp_path):
     path = tmp_path / "01_x.ipynb"
     nbformat.write(_notebook(), path)
     assert notebook_tools.strip_outputs(path) is True
     nb = nbformat.read(path, as_version=4)
-    assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None
-    assert [o.text for o in nb.cells[3].outputs] == ["2\n"] and nb.cells[3].execution_count == 1
-    assert notebook_tools.strip_outputs(path) is False
+    assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
+    assert "expected_output" not in nb.cells[2].metadata
+    expected = notebook_tools.expected_outputs(nb.cells[3])
+    assert [(o.output_type, o.name, o.text) for o in expected] == [("stream", "stdout", "2\n")]
+    assert notebook_tools.strip_outputs(path) is False, "a second strip keeps the stored expected output"
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="3\n")]
+    nbformat.write(nb, path)
+    assert notebook_tools.strip_outputs(path) is True
+    rerun = nbformat.read(path, as_version=4).cells[3]
+    assert [o.text for o in notebook_tools.expected_outputs(rerun)] == ["3\n"], "a new run refreshes it"
 
 
 def test_generate_is_deterministic_and_check_detects_staleness(tmp_path):

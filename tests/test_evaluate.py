@@ -28,19 +28,6 @@ class InputGradient(Explainer):
         return grad
 
 
-class RandomMaps(Explainer):
-    """Seeded uniform noise maps: the baseline a sane explainer must beat."""
-
-    reduction = "first"
-
-    def __init__(self, model, seed=0):
-        super().__init__(model)
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def _attribute(self, x, target):
-        return torch.rand(x.shape, generator=self.generator).to(x)
-
-
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)

@@ -14,13 +14,8 @@ from course_utils.data.hmt import FOLDER_NAME, ZIP_NAME
 
 
 @pytest.fixture(scope="module")
-def hmt_root(shared_hmt):
-    return shared_hmt
-
-
-@pytest.fixture(scope="module")
-def manifest(hmt_root):
-    with open(hmt_root / "manifest.csv") as f:
+def manifest(shared_hmt):
+    with open(shared_hmt / "manifest.csv") as f:
         return list(csv.DictReader(f))
 
 
@@ -31,8 +26,8 @@ def _sha(x: torch.Tensor) -> str:
 
 
 @pytest.mark.parametrize("split,per_class", [("train", 563), ("test", 62)])
-def test_course_split_counts_labels_and_pixels(hmt_root, manifest, split, per_class):
-    data = hmt(hmt_root, split, image_size=None)
+def test_course_split_counts_labels_and_pixels(shared_hmt, manifest, split, per_class):
+    data = hmt(shared_hmt, split, image_size=None)
     assert data.x.shape == (8 * per_class, 3, 150, 150) and data.x.dtype == torch.float32
     assert data.y.bincount().tolist() == [per_class] * 8
     expected = {(r["class"], r["file"]): r["pixel_sha256"] for r in manifest if r["split"] == split}
@@ -43,15 +38,15 @@ def test_course_split_counts_labels_and_pixels(hmt_root, manifest, split, per_cl
     assert got == expected
 
 
-def test_resized_tiles_are_in_unit_range(hmt_root):
-    data = hmt(hmt_root, "test", image_size=32)
+def test_resized_tiles_are_in_unit_range(shared_hmt):
+    data = hmt(shared_hmt, "test", image_size=32)
     assert data.x.shape == (496, 3, 32, 32)
     assert 0.0 <= data.x.min() and data.x.max() <= 1.0
     x, y = data[5]
     assert x.shape == (3, 32, 32) and int(y) == int(data.y[5])
 
 
-def _zenodo_zip(hmt_root, manifest, path, per_split=2):
+def _zenodo_zip(shared_hmt, manifest, path, per_split=2):
     """A small zip laid out like the Zenodo one (flat class folders of .tif), from real tiles."""
     chosen = []
     with zipfile.ZipFile(path, "w") as zf:
@@ -60,14 +55,14 @@ def _zenodo_zip(hmt_root, manifest, path, per_split=2):
                 rows = [r for r in manifest if r["class"] == cls and r["split"] == split][:per_split]
                 for r in rows:
                     buf = io.BytesIO()
-                    Image.open(hmt_root / split / cls / r["file"]).save(buf, format="TIFF", compression="packbits")
+                    Image.open(shared_hmt / split / cls / r["file"]).save(buf, format="TIFF", compression="packbits")
                     zf.writestr(f"{FOLDER_NAME}/{cls}/{r['original_filename']}", buf.getvalue())
                     chosen.append(r)
     return chosen
 
 
-def test_zenodo_zip_and_folder_reproduce_the_split(hmt_root, manifest, tmp_path):
-    chosen = _zenodo_zip(hmt_root, manifest, tmp_path / ZIP_NAME)
+def test_zenodo_zip_and_folder_reproduce_the_split(shared_hmt, manifest, tmp_path):
+    chosen = _zenodo_zip(shared_hmt, manifest, tmp_path / ZIP_NAME)
     extracted = tmp_path / "extracted"
     zipfile.ZipFile(tmp_path / ZIP_NAME).extractall(extracted)
     for source in (tmp_path / ZIP_NAME, extracted, extracted / FOLDER_NAME):
@@ -77,8 +72,8 @@ def test_zenodo_zip_and_folder_reproduce_the_split(hmt_root, manifest, tmp_path)
             assert {(HMT_CLASSES[int(y)], _sha(x)) for x, y in zip(data.x, data.y)} == want
 
 
-def test_original_tiffs_read(hmt_root, manifest, tmp_path):
-    sample = hmt_root / "tif_sample"
+def test_original_tiffs_read(shared_hmt, manifest, tmp_path):
+    sample = shared_hmt / "tif_sample"
     assert sample.is_dir(), f"the shared HMT data lacks {sample}"
     data = hmt(sample, "test", image_size=None)
     by_name = {r["original_filename"]: r["pixel_sha256"] for r in manifest}
@@ -94,12 +89,12 @@ def test_missing_data_says_where_to_get_it(tmp_path):
         hmt(tmp_path, "test")
 
 
-def test_corrupt_tile_error_names_the_file(hmt_root, manifest, tmp_path):
+def test_corrupt_tile_error_names_the_file(shared_hmt, manifest, tmp_path):
     for split in ("train", "test"):
         for cls in HMT_CLASSES:
             (tmp_path / split / cls).mkdir(parents=True)
             r = next(r for r in manifest if r["class"] == cls and r["split"] == split)
-            (tmp_path / split / cls / r["file"]).write_bytes((hmt_root / split / cls / r["file"]).read_bytes())
+            (tmp_path / split / cls / r["file"]).write_bytes((shared_hmt / split / cls / r["file"]).read_bytes())
     bad = tmp_path / "test" / "03_COMPLEX" / "broken.webp"
     bad.write_bytes(b"not an image")
     assert len(hmt(tmp_path, "train", image_size=None)) == 8
@@ -107,8 +102,8 @@ def test_corrupt_tile_error_names_the_file(hmt_root, manifest, tmp_path):
         hmt(tmp_path, "test")
 
 
-def test_bad_arguments(hmt_root):
+def test_bad_arguments(shared_hmt):
     with pytest.raises(ValueError, match="'train' or 'test'"):
-        hmt(hmt_root, "validation")
+        hmt(shared_hmt, "validation")
     with pytest.raises(ValueError, match="image_size"):
-        hmt(hmt_root, "test", image_size=0)
+        hmt(shared_hmt, "test", image_size=0)

@@ -65,7 +65,8 @@ def test_dihedral_augment_gives_the_eight_symmetries():
 def test_cli_trains_and_saves_a_checkpoint(tmp_path):
     out = tmp_path / "m.pt"
     proc = subprocess.run([sys.executable, "-m", "course_utils.train", "mnist1d", "--epochs", "1", "--out", str(out),
-                           "--val-fraction", "0.2", "--data", str(tmp_path), "--device", "cpu"], capture_output=True, text=True, timeout=600)
+                           "--val-fraction", "0.2", "--data", str(tmp_path), "--device", "cpu"],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout
     model, meta = load_checkpoint(out)
