@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.common import best_time, forward_backward_floor, row
+from benchmarks.common import best_times, forward_backward_floor, row
 from course_utils.explainers.fgvis import FGVis
 from course_utils.explainers.meaningful_perturbation import MeaningfulPerturbation
 from course_utils.models.architectures import VGG7, ShallowCNN1D
@@ -21,7 +21,7 @@ from course_utils.models.architectures import VGG7, ShallowCNN1D
 
 def _workloads(quick: bool):
     """(label, model, inputs, iterations, repeat) for the 2-D tiles and the 1-D signals."""
-    n, size, iterations, repeat = (4, 32, 3, 1) if quick else (16, 64, 50, 2)
+    n, size, iterations, repeat = (4, 32, 3, 1) if quick else (16, 64, 50, 3)
     tiles = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(1))
     signals = torch.randn(n, 1, 40, generator=torch.Generator().manual_seed(1))
     torch.manual_seed(0)
@@ -41,14 +41,15 @@ def run(quick: bool = False) -> list[dict]:
             "fgvis (defense)": FGVis(model, iterations=iterations, progress=False),
             "fgvis (no defense)": FGVis(model, iterations=iterations, defense=False, progress=False),
         }
-        floor = best_time(forward_backward_floor(model, x, passes=iterations), repeat=repeat)
+        floor = forward_backward_floor(model, x, passes=iterations)
         for name, explainer in methods.items():
             tag = f"{name} {label} {iterations} it"
-            batched = best_time(lambda: explainer.attribute(x, target), repeat=repeat)
-            one_by_one = best_time(lambda: [explainer.attribute(x[i:i + 1], target[i:i + 1]) for i in range(n)],
-                                   repeat=repeat, warmup=0)
+            batched, one_by_one, floor_s = best_times(
+                [lambda: explainer.attribute(x, target),
+                 lambda: [explainer.attribute(x[i:i + 1], target[i:i + 1]) for i in range(n)], floor],
+                repeat=repeat)
             results.append(row(tag, batched, f"{n} single-input runs", one_by_one))
-            results.append(row(tag, batched, f"floor ({iterations} fwd+bwd passes)", floor))
+            results.append(row(tag, batched, f"floor ({iterations} fwd+bwd passes)", floor_s))
     return results
 
 

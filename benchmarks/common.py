@@ -2,21 +2,32 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
 
-def best_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
-    """Best wall-clock seconds of ``repeat`` calls of ``fn`` after ``warmup`` calls (min is the least noisy)."""
+def best_times(fns: Sequence[Callable[[], object]], repeat: int = 5, warmup: int = 1) -> list[float]:
+    """Best wall-clock seconds of each of ``fns`` over ``repeat`` rounds, after ``warmup`` rounds.
+
+    Each round calls every function once, in turn, so that slow drifts of the machine (clock speed, another
+    process) touch all of them alike and their ratios stay comparable; the minimum is the least noisy estimate.
+    """
     for _ in range(warmup):
-        fn()
-    best = float("inf")
+        for fn in fns:
+            fn()
+    best = [float("inf")] * len(fns)
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
     return best
+
+
+def best_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
+    """Best wall-clock seconds of ``repeat`` calls of ``fn`` after ``warmup`` calls."""
+    return best_times([fn], repeat, warmup)[0]
 
 
 def row(name: str, ours_s: float, baseline: str, baseline_s: float) -> dict:

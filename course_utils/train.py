@@ -116,7 +116,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
 
 
 MNIST1D_CONFIG = TrainConfig(epochs=60, lr=3e-3, batch_size=100, weight_decay=1e-4)
-HMT_CONFIG = TrainConfig(epochs=40, lr=2e-3, batch_size=64, weight_decay=1e-4, augment=True)
+HMT_CONFIG = TrainConfig(epochs=40, lr=2e-3, batch_size=32, weight_decay=1e-4, augment=True)
 
 
 def _versions() -> dict:
@@ -163,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("dataset", choices=sorted(PRETRAINED))
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule")
     parser.add_argument("--val-fraction", type=float, default=None,
                         help="training samples held out for the per-epoch validation accuracy (0 = none)")
     parser.add_argument("--image-size", type=int, default=64, help="HMT only (default 64 px)")
@@ -171,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="checkpoint path (default: the shipped weights file)")
     args = parser.parse_args(argv)
     base = MNIST1D_CONFIG if args.dataset == "mnist1d" else HMT_CONFIG
-    overrides = {"epochs": args.epochs, "val_fraction": args.val_fraction}
+    overrides = {"epochs": args.epochs, "val_fraction": args.val_fraction, "batch_size": args.batch_size,
+                 "lr": args.lr}
     config = TrainConfig(**{**vars(base), "seed": args.seed,
                             **{k: v for k, v in overrides.items() if v is not None}})
     out = Path(args.out) if args.out else WEIGHTS_DIR / PRETRAINED[args.dataset]

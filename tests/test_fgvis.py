@@ -157,6 +157,17 @@ def test_in_place_relus_are_defended_like_out_of_place_ones(relu):
     assert not torch.allclose(e.grad, grads[0])   # the defense did cut something here
 
 
+def test_leaky_relu_with_a_non_negative_clean_output_still_cuts_negative_perturbed_units():
+    defense = ActivationRangeDefense()
+    with torch.no_grad(), defense.recording():
+        F.leaky_relu(torch.tensor([1.0, 2.0, 3.0]), 0.1)      # clean range [0, h(x)] on every unit
+    e = torch.tensor([0.5, -1.0, 4.0], requires_grad=True)    # inside, below 0, above h(x)
+    with defense.filtering():
+        out = F.leaky_relu(e, 0.1)
+    out.sum().backward()
+    torch.testing.assert_close(e.grad, torch.tensor([1.0, 0.0, 0.0]))
+
+
 def test_defense_rejects_a_forward_that_changes_between_passes():
     defense = ActivationRangeDefense()
     with torch.no_grad(), defense.recording():

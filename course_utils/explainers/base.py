@@ -127,6 +127,7 @@ class Explainer:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, not {type(model).__name__}.")
         self.model = model
+        self._n_classes: dict[tuple, int] = {}
 
     # -- the verb ---------------------------------------------------------------------------------------------
     def attribute(self, x: torch.Tensor, target: TargetLike = None) -> torch.Tensor:
@@ -162,8 +163,13 @@ class Explainer:
         return x.detach()
 
     def n_classes(self, x: torch.Tensor) -> int:
-        with torch.no_grad():
-            return self.model(x[:1]).shape[1]
+        """Number of model outputs for inputs like ``x``: one 1-sample forward pass, then remembered per input
+        shape, dtype and device (an explainer is called again and again on the same kind of input)."""
+        key = (tuple(x.shape[1:]), x.dtype, x.device)
+        if key not in self._n_classes:
+            with torch.no_grad():
+                self._n_classes[key] = self.model(x[:1]).shape[1]
+        return self._n_classes[key]
 
     def resolve_target(self, x: torch.Tensor, target: TargetLike) -> torch.Tensor:
         """A ``(N,)`` long tensor of class indices on ``x.device``; None → the model's prediction."""

@@ -41,6 +41,7 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
 from course_utils.explainers.base import Explainer, progress_bar, register
+from course_utils.explainers.mask_updates import SGD
 
 _GAMES = ("preservation", "deletion")
 
@@ -51,6 +52,7 @@ _OUT_OF_PLACE = {
     torch.prelu: torch.prelu,
 }
 _IN_PLACE = {torch.relu_, torch.Tensor.relu_, F.leaky_relu_}
+_NON_NEGATIVE = {F.relu, torch.relu, torch.Tensor.relu, torch.relu_, torch.Tensor.relu_}
 
 
 class ActivationRangeDefense(TorchFunctionMode):
@@ -58,9 +60,10 @@ class ActivationRangeDefense(TorchFunctionMode):
 
     Use ``with defense.recording(): model(x)`` once, then ``with defense.filtering(): model(e)`` for each
     perturbed pass. The k-th nonlinearity call of a perturbed pass is compared with the k-th call of the
-    clean pass, element by element: where ``h(e) ∉ [min(0, h(x)), max(0, h(x))]`` the output is detached, so
-    no gradient flows through it (Wagner et al. 2019, Sec. 3.3). The model's forward must call the same
-    nonlinearities in the same order on same-shaped inputs every time (true of any feed-forward CNN).
+    clean pass, element by element: where ``h(e) ∉ [min(0, h(x)), max(0, h(x))]`` a gradient hook on the output
+    zeroes the error signal, so no gradient flows through it (Wagner et al. 2019, Sec. 3.3). The model's forward
+    must call the same nonlinearities in the same order on same-shaped inputs every time (true of any
+    feed-forward CNN).
     """
 
     def __init__(self):
@@ -87,34 +90,40 @@ class ActivationRangeDefense(TorchFunctionMode):
         return out
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func not in _OUT_OF_PLACE:   # every other call of the forward pass: straight through
+            return func(*args, **(kwargs or {}))
         kwargs = dict(kwargs or {})
-        if func not in _OUT_OF_PLACE:
-            return func(*args, **kwargs)
         in_place = func in _IN_PLACE or kwargs.pop("inplace", False)
         target = args[0]
         if in_place:   # compute on a copy: the input is overwritten below and may be needed by the backward
             args = (args[0].clone(), *args[1:])
         out = _OUT_OF_PLACE[func](*args, **kwargs)
-        out = self._record(out) if self.recording_pass else self._filter(out)
+        out = self._record(out) if self.recording_pass else self._filter(out, func in _NON_NEGATIVE)
         return target.copy_(out) if in_place else out
 
     def _record(self, out: torch.Tensor) -> torch.Tensor:
         clean = out.detach()
-        self.bounds.append((clean.clamp(max=0), clean.clamp(min=0)))
+        low = clean.clamp(max=0)
+        self.bounds.append((low if low.any() else None, clean.clamp(min=0)))   # None: the range starts at 0
         return out
 
-    def _filter(self, out: torch.Tensor) -> torch.Tensor:
+    def _filter(self, out: torch.Tensor, non_negative: bool) -> torch.Tensor:
         if self.calls >= len(self.bounds):
             raise ValueError("the perturbed forward pass calls more defended nonlinearities than the clean one; "
                              "the model's forward must be the same for every input.")
         low, high = self.bounds[self.calls]
         self.calls += 1
-        if low.shape != out.shape:
+        if high.shape != out.shape:
             raise ValueError(f"nonlinearity call {self.calls} has shape {tuple(out.shape)} on the perturbed input "
-                             f"but {tuple(low.shape)} on the clean one; the model's forward must not depend on "
+                             f"but {tuple(high.shape)} on the clean one; the model's forward must not depend on "
                              "the input values.")
-        inside = (out >= low) & (out <= high)
-        return torch.where(inside, out, out.detach())
+        if out.requires_grad:
+            if low is None and non_negative:   # a ReLU's output is ≥ 0 = low: one comparison decides
+                inside = out <= high
+            else:
+                inside = (out >= (0 if low is None else low)) & (out <= high)
+            out.register_hook(lambda grad: grad * inside)
+        return out
 
 
 @register("fgvis")
@@ -158,7 +167,7 @@ class FGVis(Explainer):
     def _attribute(self, x, target):
         elements = x[0].numel()
         mask = torch.ones_like(x, requires_grad=True)
-        optimiser = torch.optim.SGD([mask], lr=self.lr, momentum=self.momentum)
+        optimiser = SGD(mask, lr=self.lr, momentum=self.momentum)
         defense = ActivationRangeDefense() if self.defense else None
         if defense is not None:
             with torch.no_grad(), defense.recording():
@@ -171,9 +180,8 @@ class FGVis(Explainer):
                 with defense.filtering():
                     score = self.probs(explanation, target)
             loss = elements * self.objective(mask, score).sum()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            (grad,) = torch.autograd.grad(loss, mask)
+            optimiser.step(grad)
             with torch.no_grad():
                 mask.clamp_(0, 1)
         evidence = mask.detach()

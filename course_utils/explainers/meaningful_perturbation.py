@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from course_utils.explainers.base import Explainer, progress_bar, register, upsample
+from course_utils.explainers.mask_updates import Adam
 
 _PAPER_SIZE = 224
 _PAPER_SIDE = 28
@@ -205,18 +206,16 @@ class MeaningfulPerturbation(Explainer):
         jitter = self.scaled_jitter(spatial)
         mask = torch.ones((x.shape[0], 1, *self.mask_size(spatial)), dtype=x.dtype, device=x.device,
                           requires_grad=True)
-        optimiser = torch.optim.Adam([mask], lr=self.lr)
+        optimiser = Adam(mask, lr=self.lr)
         fixed_reference = None if self.reference == "noise" else self.reference_for(x, generator)
         for _ in progress_bar(range(self.iterations), enabled=self.progress, desc="meaningful perturbation"):
             reference = self.reference_for(x, generator) if fixed_reference is None else fixed_reference
             offsets = torch.randint(-jitter, jitter + 1, (len(spatial),), generator=generator,
                                     device=x.device).tolist()
-            blend = upsample(mask, spatial)
-            perturbed = shift(blend * x + (1 - blend) * reference, offsets)
+            perturbed = shift(torch.lerp(reference, x, upsample(mask, spatial)), offsets)   # m x + (1 − m) x̃
             loss = self.objective(mask, self.probs(perturbed, target)).sum()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            (grad,) = torch.autograd.grad(loss, mask)
+            optimiser.step(grad)
             with torch.no_grad():
                 mask.clamp_(0, 1)
         kept = upsample(mask.detach(), spatial)
