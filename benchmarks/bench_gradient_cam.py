@@ -22,7 +22,7 @@ import warnings
 import torch
 from torch import nn
 
-from benchmarks.common import best_times, forward_backward_floor, forward_floor, row
+from benchmarks.common import forward_backward_floor, forward_floor, row, timed_rounds
 from course_utils.explainers.cam import CAM, GradCAM, GradCAMPlusPlus
 from course_utils.explainers.gradient import (GradientXInput, IntegratedGradients, Saliency, SmoothGrad,
                                               rows_per_pass)
@@ -69,7 +69,7 @@ def run(quick: bool = False) -> list[dict]:
     from pytorch_grad_cam import GradCAMPlusPlus as PgcGradCAMPlusPlus
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    n_copies, repeat, heavy_repeat = (4, 1, 1) if quick else (50, 10, 3)
+    n_copies, repeat, heavy_repeat = (4, 1, 1) if quick else (50, 10, 5)
     results = []
     warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
     for kind, model, x in _cases(quick):
@@ -81,7 +81,7 @@ def run(quick: bool = False) -> list[dict]:
         def add(name, ours_fn, passes, peers=(), floor=None):
             floor_fn = _frozen_call(floor or forward_backward_floor(model, x, passes=passes), model)
             peers = list(peers)
-            ours, floor_s, *peer_s = best_times([ours_fn, floor_fn, *(fn for _, fn in peers)],
+            ours, floor_s, *peer_s = timed_rounds([ours_fn, floor_fn, *(fn for _, fn in peers)],
                                                 repeat=repeat if passes == 1 else heavy_repeat)
             results.append(row(f"{name} {tag}", ours, f"floor ({passes} passes)", floor_s))
             for (peer_name, _), seconds in zip(peers, peer_s):

@@ -14,7 +14,7 @@ import warnings
 
 import torch
 
-from benchmarks.common import best_times, forward_floor, row
+from benchmarks.common import forward_floor, row, timed_rounds
 from course_utils.explainers.rise import RISE
 from course_utils.explainers.surrogate import LIME, KernelSHAP, grid_segments
 from course_utils.models.architectures import ShallowCNN1D
@@ -48,7 +48,7 @@ def run(quick: bool = False) -> list[dict]:
     results = []
 
     rise = RISE(model, n_masks=n_masks, batch_size=rows)
-    ours, floor = best_times([lambda: rise.attribute(x, target), _rise_floor(model, x, n_masks, rows)], repeat)
+    ours, floor = timed_rounds([lambda: rise.attribute(x, target), _rise_floor(model, x, n_masks, rows)], repeat)
     results.append(row(f"rise {n_masks} masks x {n} signals", ours, "forward floor", floor))
 
     mask = grid_segments((40,), 10).view(1, 1, 40)
@@ -61,7 +61,7 @@ def run(quick: bool = False) -> list[dict]:
         for name, ours_cls, peer_cls in (("kernelshap", KernelSHAP, CaptumKernelShap), ("lime", LIME, CaptumLime)):
             explainer = ours_cls(model, n_samples=n_samples, batch_size=rows)
             peer = peer_cls(probs)
-            ours, theirs = best_times([
+            ours, theirs = timed_rounds([
                 lambda: explainer.attribute(x, target),
                 lambda: peer.attribute(x, target=target, baselines=0.0, feature_mask=mask, n_samples=n_samples,
                                        perturbations_per_eval=per_eval)], repeat)

@@ -1,39 +1,42 @@
 """Timing helpers shared by the ``bench_*.py`` modules."""
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Sequence
 
 import torch
 
 
-def best_times(fns: Sequence[Callable[[], object]], repeat: int = 5, warmup: int = 1) -> list[float]:
-    """Best wall-clock seconds of each of ``fns`` over ``repeat`` rounds, after ``warmup`` rounds.
+def timed_rounds(fns: Sequence[Callable[[], object]], repeat: int = 5, warmup: int = 1) -> list[list[float]]:
+    """Wall-clock seconds of each of ``fns`` in each of ``repeat`` rounds, after ``warmup`` rounds.
 
-    Each round calls every function once, in turn, so that slow drifts of the machine (clock speed, another
-    process) touch all of them alike and their ratios stay comparable; the minimum is the least noisy estimate.
+    Each round calls every function once, in turn, so that the machine's drifts (clock speed, other processes)
+    touch the functions of one round alike; :func:`row` compares them round by round.
     """
     for _ in range(warmup):
         for fn in fns:
             fn()
-    best = [float("inf")] * len(fns)
+    rounds: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        for i, fn in enumerate(fns):
+        for seconds, fn in zip(rounds, fns):
             t0 = time.perf_counter()
             fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
+            seconds.append(time.perf_counter() - t0)
+    return rounds
 
 
 def best_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
     """Best wall-clock seconds of ``repeat`` calls of ``fn`` after ``warmup`` calls."""
-    return best_times([fn], repeat, warmup)[0]
+    return min(timed_rounds([fn], repeat, warmup)[0])
 
 
-def row(name: str, ours_s: float, baseline: str, baseline_s: float) -> dict:
-    """One result line: ``ratio`` = ours / baseline (below 1 means we are faster)."""
-    return {"benchmark": name, "ours_s": ours_s, "baseline": baseline, "baseline_s": baseline_s,
-            "ratio": ours_s / baseline_s}
+def row(name: str, ours: Sequence[float], baseline: str, theirs: Sequence[float]) -> dict:
+    """One result line from two :func:`timed_rounds` series: the best seconds of each and ``ratio``, the median
+    over rounds of ours / baseline within a round (below 1 means we are faster; robust to a slow round)."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return {"benchmark": name, "ours_s": min(ours), "baseline": baseline, "baseline_s": min(theirs),
+            "ratio": statistics.median(ratios)}
 
 
 def forward_backward_floor(model: torch.nn.Module, x: torch.Tensor, passes: int = 1) -> Callable[[], None]:

@@ -18,10 +18,20 @@ def test_quick_run_returns_rows(name):
         assert numbers and all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in numbers)
 
 
-def test_best_times_alternates_the_functions_round_by_round():
-    from benchmarks.common import best_times
+def test_timed_rounds_alternates_the_functions_round_by_round():
+    from benchmarks.common import timed_rounds
 
     calls = []
-    times = best_times([lambda: calls.append("a"), lambda: calls.append("b")], repeat=3, warmup=1)
+    rounds = timed_rounds([lambda: calls.append("a"), lambda: calls.append("b")], repeat=3, warmup=1)
     assert calls == ["a", "b"] * 4
-    assert len(times) == 2 and all(t >= 0 for t in times)
+    assert len(rounds) == 2 and all(len(r) == 3 and min(r) >= 0 for r in rounds)
+
+
+def test_row_ratio_is_the_median_of_the_ratios_within_rounds():
+    from benchmarks.common import row
+
+    # round 2 was slow for both; min/min would give 1.0 / 2.0 = 0.5, the rounds say 0.5, 0.6, 0.25 → 0.5
+    r = row("x", [1.0, 3.0, 1.0], "peer", [2.0, 5.0, 4.0])
+    assert (r["ours_s"], r["baseline_s"], r["ratio"]) == (1.0, 2.0, 0.5)
+    r = row("x", [1.0, 1.2, 1.1], "peer", [1.0, 1.0, 0.5])
+    assert r["ratio"] == 1.2

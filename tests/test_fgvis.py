@@ -1,10 +1,14 @@
 """FGVis (Wagner et al. 2019): the Sec. 3.3 defense checked unit by unit with module hooks and, for functional
-ReLUs, against a hand-written defended forward pass; the games; batch independence; model state; input checks.
+ReLUs, against a hand-written defended forward pass, its module-hook path against its interception path; the
+whole optimisation against the paper's loop written the direct way; the games; batch independence; model state;
+input checks.
 
 What the defense guarantees (and what is tested): during each backward pass, no error signal flows through a
 unit whose perturbed activation lies outside ``[min(0, h(x)), max(0, h(x))]``. It filters gradients; it does not
 project activations, so it does not promise that activations stay in range after an update.
 """
+import contextlib
+
 import pytest
 import torch
 from torch import nn
@@ -131,6 +135,57 @@ def test_defense_covers_functional_relus_like_a_hand_written_gate():
     assert not torch.allclose(e.grad, oracle)   # the gate matters for this perturbation
 
 
+class ModuleNet(FunctionalNet):
+    """FunctionalNet's layers and arithmetic with its nonlinearities as modules: an in-place ReLU, one ReLU
+    module called twice, a LeakyReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.shared, self.leaky = nn.ReLU(inplace=True), nn.ReLU(), nn.LeakyReLU(0.1)
+
+    def forward(self, x):
+        h = self.shared(self.conv3(self.shared(self.conv2(self.first(self.conv1(x))))))
+        return self.head(self.leaky(self.conv4(h)).mean(2))
+
+
+def test_module_nonlinearities_are_filtered_by_module_hooks_like_intercepted_functional_ones():
+    torch.manual_seed(5)
+    functional = FunctionalNet().eval()
+    modules = ModuleNet().eval()
+    modules.load_state_dict(functional.state_dict())
+    x = torch.randn(2, 1, 30, generator=torch.Generator().manual_seed(6))
+    target = torch.tensor([1, 2])
+    grads = []
+    for model, hooked in ((functional, []), (modules, [modules.first, modules.shared, modules.leaky])):
+        defense = ActivationRangeDefense()
+        with torch.no_grad(), defense.recording():
+            model(x)
+        assert defense.hooked_modules == hooked
+        e = _perturbed(x, 7)
+        with defense.filtering():
+            out = model(e)
+        out.softmax(1)[torch.arange(2), target].sum().backward()
+        grads.append(e.grad)
+        assert all(not m._forward_hooks for m in model.modules())
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-8)
+    e = _perturbed(x, 7)
+    modules(e).softmax(1)[torch.arange(2), target].sum().backward()
+    assert not torch.allclose(e.grad, grads[0])   # the defense did cut something here
+
+
+def test_a_module_calling_two_nonlinearities_is_intercepted_function_by_function():
+    class TwoReLUs(nn.ReLU):
+        def forward(self, x):
+            return F.relu(F.relu(x) - 0.5)
+
+    model = nn.Sequential(nn.Conv1d(1, 4, 3, padding=1), TwoReLUs())
+    x = torch.randn(2, 1, 12, generator=torch.Generator().manual_seed(9))
+    defense = ActivationRangeDefense()
+    with torch.no_grad(), defense.recording():
+        model(x)
+    assert defense.hooked_modules == [] and len(defense.bounds) == 2
+
+
 @pytest.mark.parametrize("relu", [lambda z: F.relu(z, inplace=True), torch.relu_, torch.Tensor.relu_,
                                   lambda z: F.leaky_relu(z, 0.1, inplace=True)])
 def test_in_place_relus_are_defended_like_out_of_place_ones(relu):
@@ -222,6 +277,42 @@ def test_objective_by_hand(cnn1d):
         0.2 * 0.5 - 0.25)
     assert FGVis(cnn1d, game="deletion", sparsity=0.2).objective(mask, score).item() == pytest.approx(
         0.2 * 0.5 + 0.25)
+
+
+def _paper_loop(explainer, x, target):
+    """FGVis written the direct way: the whole objective (times D) by autograd, torch.optim.SGD, and the
+    defense through the functional interception only."""
+    mask = torch.ones_like(x, requires_grad=True)
+    optimiser = torch.optim.SGD([mask], lr=explainer.lr, momentum=explainer.momentum)
+    defense = ActivationRangeDefense()
+    with torch.no_grad(), defense.recording():
+        explainer.model(x)
+    defense.hooked_modules = []
+    for _ in range(explainer.iterations):
+        with defense.filtering() if explainer.defense else contextlib.nullcontext():
+            score = explainer.model(mask * x).softmax(1)[torch.arange(x.shape[0]), target]
+        optimiser.zero_grad()
+        (x[0].numel() * explainer.objective(mask, score).sum()).backward()
+        optimiser.step()
+        with torch.no_grad():
+            mask.clamp_(0, 1)
+    return mask.detach() if explainer.game == "preservation" else 1 - mask.detach()
+
+
+@pytest.mark.parametrize("which", ["1d", "2d"])
+@pytest.mark.parametrize(("game", "defense"), [("preservation", True), ("deletion", True), ("preservation", False)])
+def test_the_explainer_follows_the_paper_loop(which, game, defense, cnn1d, vgg, signals, images):
+    model, x = (cnn1d, signals) if which == "1d" else (vgg, images)
+    model64 = type(model)()
+    model64.load_state_dict(model.state_dict())
+    model64, x64 = model64.double().eval(), x.double()
+    explainer = FGVis(model64, game=game, defense=defense, iterations=12, lr=0.2, progress=False)
+    with torch.no_grad():
+        target = model64(x64).argmax(1)
+    ours = explainer.attribute(x64, target)
+    torch.testing.assert_close(ours, _paper_loop(explainer, x64, target), rtol=0, atol=1e-9)
+    start = 1.0 if game == "preservation" else 0.0
+    assert (ours - start).abs().amax() > 0.05    # the masks did move from m = 1
 
 
 @pytest.mark.parametrize("which", ["1d", "2d"])

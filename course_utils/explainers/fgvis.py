@@ -20,9 +20,10 @@ a projection, so an update can still push some activations out of range, where t
 
 Defended nonlinearities: ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.PReLU`` (their forward calls the functional op)
 and the functional ``F.relu``, ``torch.relu``, ``Tensor.relu``, ``F.leaky_relu``, ``F.prelu`` / ``torch.prelu``
-with their in-place variants, all intercepted by a :class:`torch.overrides.TorchFunctionMode` while the
-explanation runs (so ReLUs called inside a custom ``forward`` are covered too). Other nonlinearities (ReLU6, GELU,
-SiLU, ELU, tanh, sigmoid, max pooling) pass unfiltered.
+with their in-place variants, found on the clean pass by a :class:`torch.overrides.TorchFunctionMode` (so ReLUs
+called inside a custom ``forward`` are covered too); the perturbed passes are filtered by forward hooks when all
+of them are nonlinearity modules, by the same interception otherwise. Other nonlinearities (ReLU6, GELU, SiLU,
+ELU, tanh, sigmoid, max pooling) pass unfiltered.
 
 Scaling (our inputs are 40-point signals and 64 px tiles, not 224 px ImageNet images): the sparsity is the
 *mean* of ``|m|`` over the mask, so ``λ`` does not depend on the input size (``λ_paper = λ / D`` for ``D``
@@ -37,7 +38,9 @@ its own activation ranges (taken from its own clean forward pass).
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.nn import functional as F
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 
 from course_utils.explainers.base import Explainer, progress_bar, register
@@ -53,6 +56,7 @@ _OUT_OF_PLACE = {
 }
 _IN_PLACE = {torch.relu_, torch.Tensor.relu_, F.leaky_relu_}
 _NON_NEGATIVE = {F.relu, torch.relu, torch.Tensor.relu, torch.relu_, torch.Tensor.relu_}
+_DEFENDED_MODULES = (nn.ReLU, nn.LeakyReLU, nn.PReLU)
 
 
 class ActivationRangeDefense(TorchFunctionMode):
@@ -64,16 +68,28 @@ class ActivationRangeDefense(TorchFunctionMode):
     zeroes the error signal, so no gradient flows through it (Wagner et al. 2019, Sec. 3.3). The model's forward
     must call the same nonlinearities in the same order on same-shaped inputs every time (true of any
     feed-forward CNN).
+
+    The clean pass intercepts every torch function. When each defended call it saw was the one call of an
+    ``nn.ReLU`` / ``nn.LeakyReLU`` / ``nn.PReLU`` module's forward (as in ``nn.Sequential`` CNNs), the perturbed
+    passes are filtered by forward hooks on those modules (``hooked_modules``), which costs no Python call per
+    torch function; otherwise (functional ReLUs in a custom ``forward``) by the same interception.
     """
 
     def __init__(self):
         super().__init__()
-        self.bounds: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.bounds: list[tuple[torch.Tensor | None, torch.Tensor]] = []
         self.calls = 0
         self.recording_pass = False
+        self.hooked_modules: list[nn.Module] = []
+        self._handles: list = []
+        self._intercepting = False
+        # recording: which defended module (or None) made each defended call; [module, its calls] while one runs
+        self._owners: list[nn.Module | None] = []
+        self._running: list[list] = []
+        self._single_calls = True
 
     def recording(self) -> ActivationRangeDefense:
-        self.bounds, self.calls, self.recording_pass = [], 0, True
+        self.bounds, self.calls, self.recording_pass, self.hooked_modules = [], 0, True, []
         return self
 
     def filtering(self) -> ActivationRangeDefense:
@@ -82,12 +98,44 @@ class ActivationRangeDefense(TorchFunctionMode):
         self.calls, self.recording_pass = 0, False
         return self
 
+    def __enter__(self):
+        if self.recording_pass:   # intercept every torch function; note which module made each defended call
+            self._owners, self._running, self._single_calls = [], [], True
+            self._handles = [register_module_forward_pre_hook(self._module_starts),
+                             register_module_forward_hook(self._module_ends)]
+        elif self.hooked_modules:
+            self._handles = [m.register_forward_hook(self._module_output) for m in self.hooked_modules]
+            return self
+        self._intercepting = True
+        return super().__enter__()
+
     def __exit__(self, *exc):
-        out = super().__exit__(*exc)
-        if exc[0] is None and not self.recording_pass and self.calls != len(self.bounds):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        out = None
+        if self._intercepting:
+            self._intercepting = False
+            out = super().__exit__(*exc)
+        if exc[0] is not None:
+            return out
+        if self.recording_pass and self._single_calls and all(self._owners):
+            self.hooked_modules = list(dict.fromkeys(self._owners))
+        if not self.recording_pass and self.calls != len(self.bounds):
             raise ValueError(f"the perturbed forward pass called {self.calls} defended nonlinearities, the clean "
                              f"one {len(self.bounds)}; the model's forward must be the same for every input.")
         return out
+
+    def _module_starts(self, module, args):
+        if isinstance(module, _DEFENDED_MODULES):
+            self._running.append([module, 0])
+
+    def _module_ends(self, module, args, output):
+        if isinstance(module, _DEFENDED_MODULES):
+            self._single_calls &= self._running.pop()[1] == 1
+
+    def _module_output(self, module, args, output):
+        return self._filter(output, isinstance(module, nn.ReLU))
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func not in _OUT_OF_PLACE:   # every other call of the forward pass: straight through
@@ -102,6 +150,10 @@ class ActivationRangeDefense(TorchFunctionMode):
         return target.copy_(out) if in_place else out
 
     def _record(self, out: torch.Tensor) -> torch.Tensor:
+        owner = self._running[-1] if self._running else None
+        if owner is not None:
+            owner[1] += 1
+        self._owners.append(None if owner is None else owner[0])
         clean = out.detach()
         low = clean.clamp(max=0)
         self.bounds.append((low if low.any() else None, clean.clamp(min=0)))   # None: the range starts at 0
@@ -118,10 +170,11 @@ class ActivationRangeDefense(TorchFunctionMode):
                              f"but {tuple(high.shape)} on the clean one; the model's forward must not depend on "
                              "the input values.")
         if out.requires_grad:
+            inside = torch.empty_like(out)   # a 0/1 float mask: grad × a bool mask is several times slower
             if low is None and non_negative:   # a ReLU's output is ≥ 0 = low: one comparison decides
-                inside = out <= high
+                torch.le(out, high, out=inside)
             else:
-                inside = (out >= (0 if low is None else low)) & (out <= high)
+                torch.logical_and(out >= (0 if low is None else low), out <= high, out=inside)
             out.register_hook(lambda grad: grad * inside)
         return out
 
@@ -159,13 +212,24 @@ class FGVis(Explainer):
         self.lr, self.momentum, self.defense, self.progress = float(lr), float(momentum), defense, progress
 
     def objective(self, mask: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
-        """Per-sample objective ``(N,)``: ``λ mean|m| − S_c`` (preservation) or ``λ mean|1 − m| + S_c``."""
+        """Per-sample objective ``(N,)``: ``λ mean|m| − S_c`` (preservation) or ``λ mean|1 − m| + S_c``.
+
+        The optimisation follows ``D`` times its gradient (``D`` = mask elements per sample): the score's by
+        autograd, the sparsity term's written out (:meth:`sparsity_gradient`).
+        """
         area = mask if self.game == "preservation" else 1 - mask
         sparsity = self.sparsity * area.abs().flatten(1).mean(1)
         return sparsity - score if self.game == "preservation" else sparsity + score
 
+    def sparsity_gradient(self, mask: torch.Tensor) -> torch.Tensor:
+        """``D ∂(λ mean|area|)/∂m``: ``λ sign(m)`` (preservation) or ``−λ sign(1 − m)`` (deletion)."""
+        if self.game == "preservation":
+            return mask.sign().mul_(self.sparsity)
+        return (1 - mask).sign_().mul_(-self.sparsity)
+
     def _attribute(self, x, target):
         elements = x[0].numel()
+        score_weight = -float(elements) if self.game == "preservation" else float(elements)
         mask = torch.ones_like(x, requires_grad=True)
         optimiser = SGD(mask, lr=self.lr, momentum=self.momentum)
         defense = ActivationRangeDefense() if self.defense else None
@@ -179,11 +243,9 @@ class FGVis(Explainer):
             else:
                 with defense.filtering():
                     score = self.probs(explanation, target)
-            loss = elements * self.objective(mask, score).sum()
-            (grad,) = torch.autograd.grad(loss, mask)
-            optimiser.step(grad)
+            (grad,) = torch.autograd.grad(score, mask, grad_outputs=torch.full_like(score, score_weight))
+            optimiser.step(grad.add_(self.sparsity_gradient(mask.detach())))
             with torch.no_grad():
                 mask.clamp_(0, 1)
         evidence = mask.detach()
         return evidence if self.game == "preservation" else 1 - evidence
-

@@ -60,6 +60,19 @@ def total_variation(mask: torch.Tensor, beta: float = 3.0) -> torch.Tensor:
     return total
 
 
+def total_variation_gradient(mask: torch.Tensor, beta: float = 3.0) -> torch.Tensor:
+    """``∂TV_β/∂m`` (Eq. 4), shaped like ``mask``: each difference ``d = m(u + e) − m(u)`` adds
+    ``β |d|^(β−1) sign(d)`` at ``u + e`` and subtracts it at ``u`` (autograd's rule at ``d = 0``: zero)."""
+    grad = torch.zeros_like(mask)
+    for axis in range(2, mask.dim()):
+        d = mask.diff(dim=axis)
+        step = d.abs().pow(beta - 1).mul_(d.sign()).mul_(beta)
+        n = mask.shape[axis]
+        grad.narrow(axis, 1, n - 1).add_(step)
+        grad.narrow(axis, 0, n - 1).sub_(step)
+    return grad
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``(N, C, L)`` or ``(N, C, H, W)`` along every spatial axis (reflect padding).
 
@@ -86,16 +99,51 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def shift(x: torch.Tensor, offsets: Sequence[int]) -> torch.Tensor:
     """Translate ``x`` by ``offsets`` (one int per spatial axis), repeating the border samples (no wrap-around)."""
-    pad = max(abs(o) for o in offsets)
-    if pad == 0:
-        return x
-    padding = [pad] * (2 * (x.dim() - 2))
-    padded = nn.functional.pad(x, padding, mode="replicate")
+    margin = max(abs(o) for o in offsets)
+    return window(pad_border(x, margin), offsets, margin) if margin else x
+
+
+def pad_border(x: torch.Tensor, margin: int) -> torch.Tensor:
+    """``x`` with ``margin`` copies of its border samples added on both sides of every spatial axis."""
+    return nn.functional.pad(x, [margin] * (2 * (x.dim() - 2)), mode="replicate")
+
+
+def window(padded: torch.Tensor, offsets: Sequence[int], margin: int) -> torch.Tensor:
+    """The view of ``pad_border(x, margin)`` that is ``x`` translated by ``offsets`` (each ``|o| ≤ margin``):
+    pad once, then every jitter step is a slice."""
     index = [slice(None), slice(None)]
     for axis, o in enumerate(offsets):
-        size = x.shape[2 + axis]
-        index.append(slice(pad - o, pad - o + size))
+        size = padded.shape[2 + axis] - 2 * margin
+        index.append(slice(margin - o, margin - o + size))
     return padded[tuple(index)]
+
+
+class JitteredUpsampling:
+    """``m ↦ shift(upsample(m), τ)`` for low-resolution masks ``(N, 1, *cells)``, as one matrix per axis.
+
+    Linear (bilinear) upsampling with ``align_corners=False`` and a shift that repeats the border both act on
+    each axis separately and linearly, so along an axis they are a ``(cells, size)`` matrix whose row ``i`` is the
+    image of the unit mask ``e_i``. One (two in 2-D) small matrix product per step replaces interpolation,
+    padding and slicing, in the forward pass and in the backward pass. The matrices are built once per offset.
+    """
+
+    def __init__(self, cells: Sequence[int], size: Sequence[int]):
+        self.cells, self.size = tuple(cells), tuple(size)
+        self._matrices: dict[tuple[int, ...], list[torch.Tensor]] = {}
+
+    def matrices(self, offsets: Sequence[int], like: torch.Tensor) -> list[torch.Tensor]:
+        """One ``(cells, size)`` matrix per axis for ``offsets``, in ``like``'s dtype and device."""
+        key = tuple(offsets)
+        if key not in self._matrices:
+            self._matrices[key] = [
+                shift(upsample(torch.eye(c, dtype=like.dtype, device=like.device)[:, None], (s,)), (o,))[:, 0]
+                for c, s, o in zip(self.cells, self.size, offsets)]
+        return self._matrices[key]
+
+    def __call__(self, mask: torch.Tensor, offsets: Sequence[int]) -> torch.Tensor:
+        *rows, columns = self.matrices(offsets, mask)
+        out = mask @ columns                          # along the last axis
+        return rows[0].T @ out if rows else out       # and along the first one in 2-D
 
 
 def _positive_int(name: str, value) -> int:
@@ -192,13 +240,24 @@ class MeaningfulPerturbation(Explainer):
         return x + self.noise_level * std * noise
 
     def objective(self, mask: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
-        """Per-sample loss ``(N,)`` of Eq. 3–5 for the low-resolution ``mask`` and the target probability."""
+        """Per-sample loss ``(N,)`` of Eq. 3–5 for the low-resolution ``mask`` and the target probability.
+
+        The optimisation follows its gradient: the probability's by autograd, the penalties' written out
+        (:meth:`penalty_gradient`).
+        """
         l1_scale, tv_scale = self.penalty_scales(mask.shape[2:])
         area = (1 - mask) if self.game == "deletion" else mask
         l1 = area.flatten(1).sum(1)
         tv = total_variation(mask, self.beta)
         score = prob if self.game == "deletion" else -prob
         return l1_scale * self.l1 * l1 + tv_scale * self.tv * tv + score
+
+    def penalty_gradient(self, mask: torch.Tensor) -> torch.Tensor:
+        """Gradient of the L1 and TV terms of :meth:`objective` w.r.t. ``mask``: ``∓λ1`` per cell (the L1 area
+        is ``1 − m`` or ``m``) plus λ2 times :func:`total_variation_gradient`, both at the paper's scale."""
+        l1_scale, tv_scale = self.penalty_scales(mask.shape[2:])
+        l1 = -self.l1 * l1_scale if self.game == "deletion" else self.l1 * l1_scale
+        return total_variation_gradient(mask, self.beta).mul_(tv_scale * self.tv).add_(l1)
 
     def _attribute(self, x, target):
         generator = torch.Generator(device=x.device).manual_seed(self.seed)
@@ -207,15 +266,23 @@ class MeaningfulPerturbation(Explainer):
         mask = torch.ones((x.shape[0], 1, *self.mask_size(spatial)), dtype=x.dtype, device=x.device,
                           requires_grad=True)
         optimiser = Adam(mask, lr=self.lr)
-        fixed_reference = None if self.reference == "noise" else self.reference_for(x, generator)
+        upsampling = JitteredUpsampling(mask.shape[2:], spatial)
+        score_sign = 1.0 if self.game == "deletion" else -1.0
+
+        def padded_terms(reference):   # x̃ and x − x̃, padded once for all jitter shifts
+            return pad_border(reference, jitter), pad_border(x - reference, jitter)
+
+        fixed_terms = None if self.reference == "noise" else padded_terms(self.reference_for(x, generator))
         for _ in progress_bar(range(self.iterations), enabled=self.progress, desc="meaningful perturbation"):
-            reference = self.reference_for(x, generator) if fixed_reference is None else fixed_reference
+            terms = padded_terms(self.reference_for(x, generator)) if fixed_terms is None else fixed_terms
             offsets = torch.randint(-jitter, jitter + 1, (len(spatial),), generator=generator,
                                     device=x.device).tolist()
-            perturbed = shift(torch.lerp(reference, x, upsample(mask, spatial)), offsets)   # m x + (1 − m) x̃
-            loss = self.objective(mask, self.probs(perturbed, target)).sum()
-            (grad,) = torch.autograd.grad(loss, mask)
-            optimiser.step(grad)
+            # shift(m x + (1 − m) x̃) = shift(x̃) + shift(upsample(m)) ⊙ shift(x − x̃): only the mask needs autograd
+            shifted_reference, shifted_difference = (window(t, offsets, jitter) for t in terms)
+            perturbed = torch.addcmul(shifted_reference, upsampling(mask, offsets), shifted_difference)
+            prob = self.probs(perturbed, target)
+            (grad,) = torch.autograd.grad(prob, mask, grad_outputs=torch.full_like(prob, score_sign))
+            optimiser.step(grad.add_(self.penalty_gradient(mask.detach())))
             with torch.no_grad():
                 mask.clamp_(0, 1)
         kept = upsample(mask.detach(), spatial)
