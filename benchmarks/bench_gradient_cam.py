@@ -82,7 +82,7 @@ def run(quick: bool = False) -> list[dict]:
             floor_fn = _frozen_call(floor or forward_backward_floor(model, x, passes=passes), model)
             peers = list(peers)
             ours, floor_s, *peer_s = timed_rounds([ours_fn, floor_fn, *(fn for _, fn in peers)],
-                                                repeat=repeat if passes == 1 else heavy_repeat)
+                                                  repeat=repeat if passes == 1 else heavy_repeat)
             results.append(row(f"{name} {tag}", ours, f"floor ({passes} passes)", floor_s))
             for (peer_name, _), seconds in zip(peers, peer_s):
                 results.append(row(f"{name} {tag}", ours, peer_name, seconds))
