@@ -68,3 +68,15 @@ def signals():
 def images():
     """Three random 32-px RGB tiles (3, 3, 32, 32)."""
     return torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+
+
+@pytest.fixture
+def float64_case(cnn1d, vgg, signals, images):
+    """``case(which)``: a float64 copy of the ``cnn1d`` ("1d") or ``vgg`` ("2d") fixture and its inputs in
+    float64, for comparisons that batch-size dependent rounding must not blur."""
+    def case(which):
+        model, x = (cnn1d, signals) if which == "1d" else (vgg, images)
+        copy = type(model)()
+        copy.load_state_dict(model.state_dict())
+        return copy.double().eval(), x.double()
+    return case

@@ -301,11 +301,8 @@ def _paper_loop(explainer, x, target):
 
 @pytest.mark.parametrize("which", ["1d", "2d"])
 @pytest.mark.parametrize(("game", "defense"), [("preservation", True), ("deletion", True), ("preservation", False)])
-def test_the_explainer_follows_the_paper_loop(which, game, defense, cnn1d, vgg, signals, images):
-    model, x = (cnn1d, signals) if which == "1d" else (vgg, images)
-    model64 = type(model)()
-    model64.load_state_dict(model.state_dict())
-    model64, x64 = model64.double().eval(), x.double()
+def test_the_explainer_follows_the_paper_loop(which, game, defense, float64_case):
+    model64, x64 = float64_case(which)
     explainer = FGVis(model64, game=game, defense=defense, iterations=12, lr=0.2, progress=False)
     with torch.no_grad():
         target = model64(x64).argmax(1)
@@ -317,18 +314,15 @@ def test_the_explainer_follows_the_paper_loop(which, game, defense, cnn1d, vgg, 
 
 @pytest.mark.parametrize("which", ["1d", "2d"])
 @pytest.mark.parametrize("game", ["preservation", "deletion"])
-def test_batched_run_equals_single_image_runs(which, game, cnn1d, vgg, signals, images):
-    model, x = (cnn1d, signals) if which == "1d" else (vgg, images)
-    model64 = type(model)()
-    model64.load_state_dict(model.state_dict())
-    model64, x64 = model64.double().eval(), x.double()
+def test_batched_run_equals_single_image_runs(which, game, float64_case):
+    model64, x64 = float64_case(which)
     explainer = FGVis(model64, game=game, iterations=8, progress=False)
     target = torch.tensor([0, 3, 5])
     together = explainer.attribute(x64, target)
-    for i in range(x.shape[0]):
+    for i in range(x64.shape[0]):
         torch.testing.assert_close(together[i:i + 1], explainer.attribute(x64[i:i + 1], target[i:i + 1]),
                                    rtol=0, atol=1e-10)
-    assert any(not torch.allclose(together[0], together[i]) for i in range(1, x.shape[0]))  # not vacuous
+    assert any(not torch.allclose(together[0], together[i]) for i in range(1, x64.shape[0]))  # not vacuous
 
 
 def test_explain_averages_channels(vgg, images):

@@ -63,18 +63,15 @@ def test_map_lies_in_unit_range_and_is_broadcast_over_channels(which, cnn1d, vgg
 
 
 @pytest.mark.parametrize("which", ["1d", "2d"])
-def test_batched_run_equals_single_image_runs(which, cnn1d, vgg, signals, images):
-    model, x = (cnn1d, signals) if which == "1d" else (vgg, images)
-    model64 = type(model)()
-    model64.load_state_dict(model.state_dict())
-    model64, x64 = model64.double().eval(), x.double()
+def test_batched_run_equals_single_image_runs(which, float64_case):
+    model64, x64 = float64_case(which)
     explainer = IterativeSaliency(model64, iterations=25, seed=9, progress=False)
     target = torch.tensor([0, 3, 5])
     together = explainer.attribute(x64, target)
-    for i in range(x.shape[0]):
+    for i in range(x64.shape[0]):
         torch.testing.assert_close(together[i:i + 1], explainer.attribute(x64[i:i + 1], target[i:i + 1]),
                                    rtol=0, atol=1e-12)
-    assert any(not torch.allclose(together[0], together[i]) for i in range(1, x.shape[0]))  # not vacuous
+    assert any(not torch.allclose(together[0], together[i]) for i in range(1, x64.shape[0]))  # not vacuous
 
 
 def test_same_seed_same_map_other_seed_other_map(cnn1d, signals):

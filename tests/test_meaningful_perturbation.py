@@ -163,18 +163,17 @@ def test_saliency_is_a_mask_in_unit_range_broadcast_over_channels(which, game, c
 # -- batches, seeds --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("which", ["1d", "2d"])
 @pytest.mark.parametrize("reference", ["blur", "noise", "mean"])
-def test_batched_run_equals_single_image_runs(which, reference, cnn1d, vgg, signals, images):
+def test_batched_run_equals_single_image_runs(which, reference, float64_case):
     # float64 so that batch-size dependent rounding cannot hide (or fake) a coupling between samples
-    model, x = pick(which, cnn1d, vgg, signals, images)
-    model64, x64 = _double(model), x.double()
+    model64, x64 = float64_case(which)
     explainer = MeaningfulPerturbation(model64, game="preservation", reference=reference, iterations=8, seed=7,
                                        progress=False)
     target = torch.tensor([0, 3, 5])
     together = explainer.attribute(x64, target)
-    for i in range(x.shape[0]):
+    for i in range(x64.shape[0]):
         alone = explainer.attribute(x64[i:i + 1], target[i:i + 1])
         torch.testing.assert_close(together[i:i + 1], alone, rtol=0, atol=1e-10)
-    assert any(not torch.allclose(together[0], together[i]) for i in range(1, x.shape[0]))  # not vacuous
+    assert any(not torch.allclose(together[0], together[i]) for i in range(1, x64.shape[0]))  # not vacuous
 
 
 def _paper_loop(explainer, x, target):
@@ -202,9 +201,8 @@ def _paper_loop(explainer, x, target):
 
 @pytest.mark.parametrize("which", ["1d", "2d"])
 @pytest.mark.parametrize(("game", "reference"), [("deletion", "blur"), ("preservation", "noise")])
-def test_the_explainer_follows_the_paper_loop(which, game, reference, cnn1d, vgg, signals, images):
-    model, x = pick(which, cnn1d, vgg, signals, images)
-    model64, x64 = _double(model), x.double()
+def test_the_explainer_follows_the_paper_loop(which, game, reference, float64_case):
+    model64, x64 = float64_case(which)
     explainer = MeaningfulPerturbation(model64, game=game, reference=reference, iterations=12, seed=5,
                                        progress=False)
     with torch.no_grad():
@@ -213,12 +211,6 @@ def test_the_explainer_follows_the_paper_loop(which, game, reference, cnn1d, vgg
     torch.testing.assert_close(ours, _paper_loop(explainer, x64, target), rtol=0, atol=1e-9)
     start = 0.0 if game == "deletion" else 1.0
     assert (ours - start).abs().amax() > 0.05    # the masks did move from m = 1
-
-
-def _double(model):
-    copy = type(model)()
-    copy.load_state_dict(model.state_dict())
-    return copy.double().eval()
 
 
 def test_same_seed_same_result_other_seed_other_jitter(vgg, images):
