@@ -90,6 +90,19 @@ def test_jittered_upsampling_equals_shifting_the_upsampled_mask(cells, size):
                                    rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(("cells", "size", "channels"), [((5,), (40,), 1), ((5,), (40,), 3), ((3, 4), (17, 30), 3)])
+def test_jittered_upsampling_adjoint_is_autograds_vector_jacobian_product(cells, size, channels):
+    """The gradient w.r.t. the mask of ⟨g, shift(upsample(m)) broadcast over channels⟩, by autograd."""
+    upsampling = JitteredUpsampling(cells, size)
+    g = torch.Generator().manual_seed(6)
+    mask = torch.rand((2, 1, *cells), generator=g, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn((2, channels, *size), generator=g, dtype=torch.float64)
+    for offsets in [(0, 0), (2, -1), (-3, 3)]:
+        offsets = offsets[:len(cells)]
+        (oracle,) = torch.autograd.grad((shift(upsample(mask, size), offsets) * grad).sum(), mask)
+        torch.testing.assert_close(upsampling.adjoint(grad, offsets), oracle, rtol=1e-12, atol=1e-12)
+
+
 def test_gaussian_blur_matches_scipy():
     x = torch.rand(2, 3, 20, 17, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     ours = gaussian_blur(x, 1.5)

@@ -37,6 +37,8 @@ its own activation ranges (taken from its own clean forward pass).
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -215,7 +217,7 @@ class FGVis(Explainer):
         """Per-sample objective ``(N,)``: ``λ mean|m| − S_c`` (preservation) or ``λ mean|1 − m| + S_c``.
 
         The optimisation follows ``D`` times its gradient (``D`` = mask elements per sample): the score's by
-        autograd, the sparsity term's written out (:meth:`sparsity_gradient`).
+        autograd w.r.t. ``e = m ⊙ x``, times ``x``; the sparsity term's written out (:meth:`sparsity_gradient`).
         """
         area = mask if self.game == "preservation" else 1 - mask
         sparsity = self.sparsity * area.abs().flatten(1).mean(1)
@@ -228,24 +230,21 @@ class FGVis(Explainer):
         return (1 - mask).sign_().mul_(-self.sparsity)
 
     def _attribute(self, x, target):
-        elements = x[0].numel()
-        score_weight = -float(elements) if self.game == "preservation" else float(elements)
-        mask = torch.ones_like(x, requires_grad=True)
+        mask = torch.ones_like(x)
         optimiser = SGD(mask, lr=self.lr, momentum=self.momentum)
         defense = ActivationRangeDefense() if self.defense else None
         if defense is not None:
             with torch.no_grad(), defense.recording():
                 self.model(x)
+        elements = float(x[0].numel())   # the score's weight in D × the objective
+        score_weights = torch.full((x.shape[0],), -elements if self.game == "preservation" else elements,
+                                   dtype=x.dtype, device=x.device)
         for _ in progress_bar(range(self.iterations), enabled=self.progress, desc="FGVis"):
-            explanation = mask * x
-            if defense is None:
+            # autograd runs through the model only; e = m ⊙ x, so ∂/∂m = x ⊙ ∂/∂e
+            explanation = (mask * x).requires_grad_(True)
+            with defense.filtering() if defense is not None else contextlib.nullcontext():
                 score = self.probs(explanation, target)
-            else:
-                with defense.filtering():
-                    score = self.probs(explanation, target)
-            (grad,) = torch.autograd.grad(score, mask, grad_outputs=torch.full_like(score, score_weight))
-            optimiser.step(grad.add_(self.sparsity_gradient(mask.detach())))
-            with torch.no_grad():
-                mask.clamp_(0, 1)
-        evidence = mask.detach()
-        return evidence if self.game == "preservation" else 1 - evidence
+            (grad,) = torch.autograd.grad(score, explanation, grad_outputs=score_weights)
+            optimiser.step(grad.mul_(x).add_(self.sparsity_gradient(mask)))
+            mask.clamp_(0, 1)
+        return mask if self.game == "preservation" else 1 - mask

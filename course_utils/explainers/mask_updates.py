@@ -30,7 +30,7 @@ class Adam:
         self.t += 1
         self.m.lerp_(grad, 1 - beta1)
         self.v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denominator = (self.v.sqrt() / math.sqrt(1 - beta2 ** self.t)).add_(self.eps)
+        denominator = self.v.sqrt().div_(math.sqrt(1 - beta2 ** self.t)).add_(self.eps)
         self.param.addcdiv_(self.m, denominator, value=-self.lr / (1 - beta1 ** self.t))
 
 

@@ -66,10 +66,11 @@ def total_variation_gradient(mask: torch.Tensor, beta: float = 3.0) -> torch.Ten
     grad = torch.zeros_like(mask)
     for axis in range(2, mask.dim()):
         d = mask.diff(dim=axis)
-        step = d.abs().pow(beta - 1).mul_(d.sign()).mul_(beta)
+        # |d|^(β−1) sign(d); copysign keeps 0 at d = 0 when β > 1, sign(d) is the β = 1 case
+        step = d.sign_() if beta == 1 else d.abs().pow_(beta - 1).copysign_(d)
         n = mask.shape[axis]
-        grad.narrow(axis, 1, n - 1).add_(step)
-        grad.narrow(axis, 0, n - 1).sub_(step)
+        grad.narrow(axis, 1, n - 1).add_(step, alpha=beta)
+        grad.narrow(axis, 0, n - 1).sub_(step, alpha=beta)
     return grad
 
 
@@ -144,6 +145,15 @@ class JitteredUpsampling:
         *rows, columns = self.matrices(offsets, mask)
         out = mask @ columns                          # along the last axis
         return rows[0].T @ out if rows else out       # and along the first one in 2-D
+
+    def adjoint(self, grad: torch.Tensor, offsets: Sequence[int]) -> torch.Tensor:
+        """The transposed map, summed over channels: the gradient w.r.t. the mask ``(N, 1, *cells)`` of
+        ``⟨grad, self(mask, offsets)⟩`` for ``grad`` shaped ``(N, C, *size)`` (the mask is shared by channels)."""
+        *rows, columns = self.matrices(offsets, grad)
+        out = grad @ columns.T
+        if rows:
+            out = rows[0] @ out
+        return out.sum(1, keepdim=True) if out.shape[1] > 1 else out
 
 
 def _positive_int(name: str, value) -> int:
@@ -242,8 +252,8 @@ class MeaningfulPerturbation(Explainer):
     def objective(self, mask: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
         """Per-sample loss ``(N,)`` of Eq. 3–5 for the low-resolution ``mask`` and the target probability.
 
-        The optimisation follows its gradient: the probability's by autograd, the penalties' written out
-        (:meth:`penalty_gradient`).
+        The optimisation follows its gradient: the probability's by autograd through the model and
+        :meth:`JitteredUpsampling.adjoint` back to the mask, the penalties' written out (:meth:`penalty_gradient`).
         """
         l1_scale, tv_scale = self.penalty_scales(mask.shape[2:])
         area = (1 - mask) if self.game == "deletion" else mask
@@ -263,11 +273,11 @@ class MeaningfulPerturbation(Explainer):
         generator = torch.Generator(device=x.device).manual_seed(self.seed)
         spatial = x.shape[2:]
         jitter = self.scaled_jitter(spatial)
-        mask = torch.ones((x.shape[0], 1, *self.mask_size(spatial)), dtype=x.dtype, device=x.device,
-                          requires_grad=True)
+        mask = torch.ones((x.shape[0], 1, *self.mask_size(spatial)), dtype=x.dtype, device=x.device)
         optimiser = Adam(mask, lr=self.lr)
         upsampling = JitteredUpsampling(mask.shape[2:], spatial)
-        score_sign = 1.0 if self.game == "deletion" else -1.0
+        score_sign = torch.full((x.shape[0],), 1.0 if self.game == "deletion" else -1.0, dtype=x.dtype,
+                                device=x.device)
 
         def padded_terms(reference):   # x̃ and x − x̃, padded once for all jitter shifts
             return pad_border(reference, jitter), pad_border(x - reference, jitter)
@@ -277,14 +287,15 @@ class MeaningfulPerturbation(Explainer):
             terms = padded_terms(self.reference_for(x, generator)) if fixed_terms is None else fixed_terms
             offsets = torch.randint(-jitter, jitter + 1, (len(spatial),), generator=generator,
                                     device=x.device).tolist()
-            # shift(m x + (1 − m) x̃) = shift(x̃) + shift(upsample(m)) ⊙ shift(x − x̃): only the mask needs autograd
+            # shift(m x + (1 − m) x̃) = shift(x̃) + shift(upsample(m)) ⊙ shift(x − x̃), linear in the mask:
+            # autograd runs through the model only, the chain rule back to the mask is the map's adjoint
             shifted_reference, shifted_difference = (window(t, offsets, jitter) for t in terms)
             perturbed = torch.addcmul(shifted_reference, upsampling(mask, offsets), shifted_difference)
-            prob = self.probs(perturbed, target)
-            (grad,) = torch.autograd.grad(prob, mask, grad_outputs=torch.full_like(prob, score_sign))
-            optimiser.step(grad.add_(self.penalty_gradient(mask.detach())))
-            with torch.no_grad():
-                mask.clamp_(0, 1)
-        kept = upsample(mask.detach(), spatial)
+            perturbed.requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.probs(perturbed, target), perturbed, grad_outputs=score_sign)
+            grad = upsampling.adjoint(grad.mul_(shifted_difference), offsets)
+            optimiser.step(grad.add_(self.penalty_gradient(mask)))
+            mask.clamp_(0, 1)
+        kept = upsample(mask, spatial)
         saliency = 1 - kept if self.game == "deletion" else kept
         return saliency.expand_as(x).clone()
