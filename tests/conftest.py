@@ -80,3 +80,18 @@ def float64_case(cnn1d, vgg, signals, images):
         copy.load_state_dict(model.state_dict())
         return copy.double().eval(), x.double()
     return case
+
+
+@pytest.fixture
+def assert_follows_paper_loop():
+    """``check(explainer, x, paper_loop)``: the mask explainer's maps for the model's predicted classes equal
+    ``paper_loop(explainer, x, target)`` (the paper's loop written the direct way) to 1e-9, and the masks moved
+    from their start m = 1 (map 1 in the preservation game, 0 in the deletion game)."""
+    def check(explainer, x, paper_loop):
+        with torch.no_grad():
+            target = explainer.model(x).argmax(1)
+        ours = explainer.attribute(x, target)
+        torch.testing.assert_close(ours, paper_loop(explainer, x, target), rtol=0, atol=1e-9)
+        start = 1.0 if explainer.game == "preservation" else 0.0
+        assert (ours - start).abs().amax() > 0.05
+    return check
