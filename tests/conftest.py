@@ -95,3 +95,13 @@ def assert_follows_paper_loop():
         start = 1.0 if explainer.game == "preservation" else 0.0
         assert (ours - start).abs().amax() > 0.05
     return check
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The mutation suite's kill rate per notebook (tests/test_exercise_mutants.py), when it ran."""
+    from tests.test_exercise_mutants import KILL_RATES
+    rates = config.stash.get(KILL_RATES, {})
+    if rates:
+        terminalreporter.write_sep("-", "exercise mutants killed (self-check FAIL and points lost), per notebook")
+        for assignment, (killed, total) in sorted(rates.items()):
+            terminalreporter.write_line(f"{assignment:<28} {killed:>3}/{total:<3} {100 * killed / total:5.1f} %")

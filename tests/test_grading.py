@@ -3,13 +3,12 @@
 Most submissions are variants of a tiny stand-in for 08_project_evaluation
 (``tests/fixtures/grading/standin_08_solution.ipynb``, the four exercise functions and nothing heavy), graded
 against the real rubric ``solutions/rubrics/08_project_evaluation.py`` in ONE parallel batch with short
-timeouts. Expected scores are derived by hand from the rubric's points and the documented partial-credit rule
-(a case with the right shape but wrong values earns ``shape_credit`` of its share).
+timeouts. Expected scores are derived by hand from the rubric's points and the documented rule: a case earns
+its share only if its values are right, and an answer that runs forbidden code earns nothing.
 """
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import shutil
 from pathlib import Path
@@ -32,7 +31,6 @@ REAL_STUDENT = ROOT / "notebooks" / f"{ASSIGNMENT}.ipynb"
 
 EXERCISES = [e.name for e in load_rubric(RUBRIC).exercises]
 POINTS = {e.name: e.points for e in load_rubric(RUBRIC).exercises}
-SHAPE = inspect.signature(close).parameters["shape_credit"].default
 TIMEOUT_CHECK = 6
 
 
@@ -85,6 +83,7 @@ class Submissions:
                                    "        hog.append(torch.ones(2**24))",
                                    "hog = bytearray(2**40)"),
                        {**full, "gradcam_map": 0.0}, "memory limit"),
+            "forbidden": self.forbidden(),
             "tamper_patch": self.tamper_patch(),
             "tamper_files": self.tamper_files(),
             "tamper_rubric": self.tamper_rubric(),
@@ -92,7 +91,8 @@ class Submissions:
 
     def partial(self):
         """keep_top_k right; drop_increase not done; gradcam_map weighted by the activations' mean (right shape,
-        wrong values); rise_saliency with a matrix product that only works for 1-D masks (passes 1 of 2 cases)."""
+        wrong values: nothing); rise_saliency with a matrix product that only works for 1-D masks (passes 1 of 3
+        cases)."""
         nb = _with_cells(self.solution,
                          "def drop_increase(y, o):\n    raise NotImplementedError",
                          "def gradcam_map(activations, gradients):\n"
@@ -100,8 +100,22 @@ class Submissions:
                          "    return torch.einsum('nk,nk...->n...', w, activations).relu()",
                          "def rise_saliency(probs, masks, p):\n    return probs @ masks / (masks.shape[0] * p)")
         points = {"keep_top_k": POINTS["keep_top_k"], "drop_increase": 0.0,
-                  "gradcam_map": SHAPE * POINTS["gradcam_map"], "rise_saliency": POINTS["rise_saliency"] / 2}
+                  "gradcam_map": 0.0, "rise_saliency": round(POINTS["rise_saliency"] / 3, 2)}
         return nb, points, "ok"
+
+    def forbidden(self):
+        """The solution, but keep_top_k reaches course_utils.metrics through importlib, drop_increase through
+        ``__import__`` and ``sys.modules``, and gradcam_map calls the course's reference answer: all refused."""
+        cells = ("def keep_top_k(x, saliency, keep):\n    import importlib\n"
+                 "    return importlib.import_module('course_utils.metrics').keep_top_k(x, saliency, keep)",
+                 "def drop_increase(y, o):\n    import sys\n    __import__('course_utils.metrics')\n"
+                 "    metrics = sys.modules['course_utils.metrics']\n    y = y.clone()\n"
+                 "    metrics.keep_top_k(y.view(1, 1, -1), y.view(1, -1), 1.0)\n"
+                 "    return (float(100 * ((y - o).clamp(min=0) / y).mean()), float(100 * (o > y).double().mean()))",
+                 "def gradcam_map(activations, gradients):\n    from course_utils.exercises.attribution import gradcam_map\n"
+                 "    return gradcam_map(activations, gradients)")
+        points = {**POINTS, "keep_top_k": 0.0, "drop_increase": 0.0, "gradcam_map": 0.0}
+        return _with_cells(self.solution, *cells), points, "ok"
 
     def tamper_patch(self):
         """The student copy plus monkeypatching of every comparison function, at top level and inside the
@@ -116,8 +130,7 @@ class Submissions:
         cells = [patch] + [f"def {name}({args}):\n    torch.allclose = lambda *a, **k: True\n"
                            f"    numpy.allclose = lambda *a, **k: True\n    return {value}"
                            for name, (args, value) in zeros.items()]
-        points = {name: 0.0 if name == "drop_increase" else SHAPE * POINTS[name] for name in POINTS}
-        return _with_cells(self.unchecked, *cells), points, "ok"
+        return _with_cells(self.unchecked, *cells), dict.fromkeys(POINTS, 0.0), "ok"
 
     def tamper_files(self):
         """Writes a fake grades.csv and feedback into its working dir and tries the real report folder (a student
@@ -138,9 +151,9 @@ class Submissions:
 
     def tamper_rubric(self):
         """Tries to read the hidden rubric (refused) and prints "score: 100"; keep_top_k tries to run the rubric's
-        reference at grading time (refused); the others return values cached from the notebook's own run: tensors computed at
-        top level (never run by the grader: NameError, nothing) and two literal numbers (the right type, wrong
-        values: shape credit)."""
+        reference at grading time (refused); the others return values cached from the notebook's own run: tensors
+        computed at top level (never run by the grader: NameError, nothing) and two literal numbers (wrong values:
+        nothing)."""
         top = (f"try:\n    source = open({str(RUBRIC)!r}).read()\nexcept PermissionError as err:\n"
                "    print('blocked:', type(err).__name__)\nprint('score: 100')\n"
                "cached_cam = torch.rand(4, 10)\ncached_rise = torch.rand(3, 40)")
@@ -150,9 +163,7 @@ class Submissions:
         cached = ("def drop_increase(y, o):\n    return 33.3, 38.5\n"
                   "def gradcam_map(activations, gradients):\n    return cached_cam\n"
                   "def rise_saliency(probs, masks, p):\n    return cached_rise")
-        points = {"keep_top_k": 0.0, "drop_increase": SHAPE * POINTS["drop_increase"], "gradcam_map": 0.0,
-                  "rise_saliency": 0.0}
-        return _with_cells(self.unchecked, top, cheat, cached), points, "ok"
+        return _with_cells(self.unchecked, top, cheat, cached), dict.fromkeys(POINTS, 0.0), "ok"
 
 
 def _rows(out: Path) -> dict[str, dict[str, str]]:
@@ -182,7 +193,7 @@ def batch(tmp_path_factory):
 
 
 @pytest.mark.parametrize("student", ["solution", "untouched", "partial", "crashing", "hanging", "flood", "memory",
-                                     "tamper_patch", "tamper_files", "tamper_rubric"])
+                                     "forbidden", "tamper_patch", "tamper_files", "tamper_rubric"])
 def test_each_submission_gets_the_points_its_working_parts_earn(batch, student):
     cases, out = batch
     _, expected, status = cases[student]
@@ -211,7 +222,10 @@ def test_feedback_says_why(batch):
     assert f"timed out after {TIMEOUT_CHECK} s" in text["hanging"]
     assert "ZeroDivisionError" in text["crashing"]
     assert "PermissionError" in text["tamper_rubric"] and "NameError" in text["tamper_rubric"]
-    assert "right shape, wrong values" in text["partial"]
+    assert "values differ" in text["partial"]
+    assert text["forbidden"].count("which this exercise forbids") >= 3
+    assert "course_utils.metrics.drop_increase.keep_top_k" in text["forbidden"]
+    assert "course_utils.exercises.attribution.gradcam_map" in text["forbidden"]
     assert "Status: **kernel died**" in text["crashing"]
 
 
@@ -280,17 +294,24 @@ def test_extraction_keeps_helpers_and_imports_but_not_side_effects():
 
 @pytest.mark.parametrize("got, credit", [
     (torch.tensor([1.0, 2.0]), 1.0),
-    (torch.tensor([1.0, 2.5]), SHAPE),
+    (torch.tensor([1.0, 2.5]), 0.0),
+    (torch.zeros(2), 0.0),
     (torch.tensor([1.0, 2.0, 3.0]), 0.0),
     ("not a tensor", 0.0),
 ])
-def test_default_check_credits(got, credit):
+def test_default_check_is_all_or_nothing(got, credit):
     assert close()(got, torch.tensor([1.0, 2.0]))[0] == credit
 
 
-def test_default_check_on_tuples_gives_the_mean_credit():
-    assert close()((25.0, 10.0), (25.0, 50.0))[0] == (1 + SHAPE) / 2
+def test_default_check_on_tuples_needs_every_item():
+    assert close()((25.0, 50.0), (25.0, 50.0))[0] == 1.0
+    assert close()((25.0, 10.0), (25.0, 50.0))[0] == 0.0
     assert close()(25.0, (25.0, 50.0))[0] == 0.0
+
+
+def test_hints_name_the_shape_in_the_exercise_terms():
+    message = close(what="your weights", terms="(N, K)")(torch.zeros(2, 5, 1), torch.zeros(2, 5))[1]
+    assert message == "your weights: shape (2, 5, 1), expected (N, K) = (2, 5)"
 
 
 def test_bad_command_lines_fail_with_a_clear_message(tmp_path, capsys):

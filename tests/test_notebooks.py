@@ -16,7 +16,7 @@ import pytest
 from papermill.translators import PythonTranslator
 
 from course_utils.course import KERNEL, KERNEL_ARGUMENTS, kernel_problem
-from course_utils.notebook_tools import BEGIN, CHECK_OUTPUT, END, check_stale, expected_outputs
+from course_utils.notebook_tools import BEGIN, CHECK_OUTPUT, END, check_stale, expected_outputs, strip_solution_regions
 from course_utils.widgets import HEADLESS_ENV
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +74,7 @@ def test_structure(path):
     assigned = {t.id for node in ast.parse(cells[0].source).body if isinstance(node, ast.Assign)
                 for t in node.targets if isinstance(t, ast.Name)}
     assert PARAMETERS <= assigned, f"the parameters cell lacks {sorted(PARAMETERS - assigned)}"
+    assert 'seed = env_default("COURSE_SEED", 0)' in cells[0].source, "the parameters cell must read COURSE_SEED"
     inferred = {p.name for p in PythonTranslator.inspect(cells[0])}
     assert PARAMETERS <= inferred, f"papermill cannot parse {sorted(PARAMETERS - inferred)} (no '=' in comments)"
     for k, cell in enumerate(nb.cells):
@@ -81,6 +82,9 @@ def test_structure(path):
             following = _next_code_cell(nb, k)
             assert following is not None and "self_check" in tags(nb.cells[following]), \
                 f"the code cell after exercise cell {k} is not tagged self_check"
+            name = ast.parse(strip_solution_regions(cell.source)).body[0].name
+            assert f'check_exercise("{name}", {name}, seed=seed)' in nb.cells[following].source, \
+                f"the self-check after exercise cell {k} must run the grader's check of {name}"
         source = cell.source
         assert not ABSOLUTE_PATH.search(source), f"cell {k} has an absolute path: {ABSOLUTE_PATH.search(source)}"
         assert "google.colab" not in source and "/content/" not in source

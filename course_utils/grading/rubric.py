@@ -1,17 +1,17 @@
-"""The rubric format: hidden checks kept with the instructor, one Python file per assignment.
+"""The rubric format: the checks behind a grade, one Python file per assignment.
 
-A rubric file (e.g. ``solutions/rubrics/08_project_evaluation.py``, never shipped in ``notebooks/``) defines
+A rubric file (e.g. ``solutions/rubrics/08_project_evaluation.py``, kept with the instructor) defines
 ``RUBRIC = Rubric(assignment=..., exercises=[Exercise(...), ...])``. Each :class:`Exercise` names a top-level
 function the student writes, its points, a generator of held-out :class:`Case` inputs (called with a
-``torch.Generator`` seeded by a secret drawn for every grading run), the instructor's reference
-implementation, and a ``check`` turning (student output, reference output) into a credit in [0, 1] and a
-message. The default check, :func:`close`, gives full credit for matching values, ``shape_credit`` for the
-right shape/type with wrong values, and nothing otherwise; an exercise scores ``points × mean credit``.
+``torch.Generator`` seeded by a secret drawn for every grading run), the reference implementation, a ``check``
+turning (student output, reference output) into a credit in [0, 1] and a message, and the code the answer may
+not run. The course's own exercises live in :mod:`course_utils.exercises`, where the notebooks' self-checks draw
+the same kinds of cases from a public seed. An exercise scores ``points × (share of cases with credit 1)``
+under the default all-or-nothing :func:`close`; an answer that runs forbidden code scores 0.
 """
 from __future__ import annotations
 
 import importlib.util
-import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from course_utils.selfcheck import compare
 
 Check = Callable[[Any, Any], tuple[float, str]]
 
@@ -31,73 +33,27 @@ class Case:
     label: str
 
 
-def _describe(value) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
-    if isinstance(value, dict) and "unsupported_type" in value:
-        return f"an object of type {value['unsupported_type']}"
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of length {len(value)}"
-    return f"{type(value).__name__} {value!r}"[:120]
-
-
-def _as_number(value) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value.reshape(()).double())
-    return None
-
-
-def close(rtol: float = 1e-4, atol: float = 1e-6, shape_credit: float = 0.25) -> Check:
-    """Default check: values within ``rtol``/``atol`` (as float64) earn 1, right shape/type earns ``shape_credit``.
-
-    Tensors must match the reference's shape; numbers may be Python numbers or one-element tensors; tuples
-    and lists are compared element by element and earn the mean credit.
+def close(rtol: float = 1e-4, atol: float = 1e-6, what: str = "your result", terms: str = "") -> Check:
+    """Default check: all or nothing. Credit 1 if the answer matches the reference (as float64, within ``rtol``
+    and ``atol``; tuples item by item), else 0 with :func:`course_utils.selfcheck.compare`'s hint, which checks
+    type, shape and dtype before values. ``what`` names the answer and ``terms`` its shape in the exercise's
+    terms (e.g. ``"(N, K)"``). The notebooks' self-checks call the same check, so PASS there means credit here.
     """
-    if not 0 <= shape_credit <= 1:
-        raise ValueError(f"shape_credit must lie in [0, 1], not {shape_credit}.")
-
     def check(got, expected) -> tuple[float, str]:
-        if isinstance(expected, (tuple, list)):
-            if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-                return 0.0, f"expected a tuple of {len(expected)} values, got {_describe(got)}"
-            parts = [check(g, e) for g, e in zip(got, expected)]
-            credit = sum(c for c, _ in parts) / len(parts)
-            return credit, "; ".join(f"item {i}: {m}" for i, (_, m) in enumerate(parts))
-        if isinstance(expected, torch.Tensor) and expected.dim() > 0:
-            if not isinstance(got, torch.Tensor):
-                return 0.0, f"expected a tensor of shape {tuple(expected.shape)}, got {_describe(got)}"
-            if got.shape != expected.shape:
-                return 0.0, f"wrong shape: got {tuple(got.shape)}, expected {tuple(expected.shape)}"
-            if got.dtype == torch.bool or got.is_complex():
-                return shape_credit, f"right shape, but dtype {got.dtype} instead of {expected.dtype}"
-            g, e = got.double(), expected.double()
-            if torch.allclose(g, e, rtol=rtol, atol=atol, equal_nan=True):
-                return 1.0, "correct"
-            bad = ~torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
-            err = (g - e).abs().nan_to_num(math.inf).max().item()
-            return shape_credit, (f"right shape, wrong values at {int(bad.sum())} of {bad.numel()} entries "
-                                  f"(largest error {err:.3g})")
-        want, have = _as_number(expected), _as_number(got)
-        if want is None:
-            return (1.0, "correct") if got == expected else (0.0, f"expected {expected!r}, got {_describe(got)}")
-        if have is None:
-            return 0.0, f"expected a number, got {_describe(got)}"
-        if math.isclose(have, want, rel_tol=rtol, abs_tol=atol):
-            return 1.0, "correct"
-        return shape_credit, f"a number, but {have:.6g} instead of the expected {want:.6g}"
+        hint = compare(got, expected, atol=atol, rtol=rtol, where=what, terms=terms)
+        return (1.0, "correct") if hint is None else (0.0, hint)
 
     return check
 
 
 @dataclass(frozen=True)
 class Exercise:
-    """One graded function: ``name`` (fixed by the notebook contract), ``points``, held-out ``cases``,
-    the ``reference`` implementation, the ``check`` comparing outputs, and ``forbidden_modules`` the student's
-    code must not import for it (e.g. the library module that already implements the answer)."""
+    """One graded function: ``name`` (fixed by the notebook contract), ``points``, held-out ``cases``, the
+    ``reference`` implementation, the ``check`` comparing outputs, and the code the answer may not run,
+    ``forbidden`` (dotted prefixes, see :mod:`course_utils.forbidden`: e.g. the library module that already
+    implements it). ``harness``, if given, is how an answer is judged: ``harness(fn, *args)`` returns what the
+    check compares (e.g. a value and a gradient); it must be a module-level function, since the grader's
+    sandbox imports it by name."""
 
     name: str
     points: float
@@ -105,7 +61,17 @@ class Exercise:
     reference: Callable[..., Any]
     check: Check = field(default_factory=close)
     description: str = ""
-    forbidden_modules: tuple[str, ...] = ()
+    forbidden: tuple[str, ...] = ()
+    harness: Callable[..., Any] | None = None
+
+    def output(self, fn: Callable, args: tuple):
+        """What the check compares for the function ``fn`` called on ``args``."""
+        return self.harness(fn, *args) if self.harness is not None else fn(*args)
+
+    @property
+    def harness_name(self) -> str | None:
+        """``module:function`` of the harness, as the sandbox imports it."""
+        return None if self.harness is None else f"{self.harness.__module__}:{self.harness.__qualname__}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +93,9 @@ class Rubric:
                 raise ValueError(f"exercise name {e.name!r} is not a Python function name.")
             if not e.points > 0:
                 raise ValueError(f"exercise {e.name!r} must be worth more than 0 points, not {e.points}.")
+            if e.harness is not None and "<" in e.harness_name:
+                raise ValueError(f"exercise {e.name!r}: the harness must be a module-level function, not "
+                                 f"{e.harness_name}.")
 
     @property
     def max_points(self) -> float:

@@ -2,22 +2,26 @@
 
 ``python -m course_utils.grading.runner WORKDIR`` (started under the sandbox limits and access guard by
 :mod:`course_utils.grading.score`, never by hand). In ``WORKDIR`` it reads ``plan.json`` (exercise names in
-order), ``program_<name>.py`` (the function, its helpers and imports, cut from the notebook) and ``cases.pt``
-(argument tuples). For every exercise it first writes
-``<name>.started`` (so the grader can time it), then runs the program in a fresh namespace and each case on
-fresh copies of the inputs, and writes ``<name>.pt``: one ``{"ok": True, "value": ...}`` or
-``{"ok": False, "error": "..."}`` per case. The grader compares these values
-with its own reference outputs in its own process; nothing here decides a score.
+order), ``exercises.json`` (per exercise: its harness as ``module:function`` or null, and its forbidden code),
+``program_<name>.py`` (the function, its helpers and imports, cut from the notebook) and ``cases.pt``
+(argument tuples, shipped models named by reference). For every exercise it first writes ``<name>.started``
+(so the grader can time it), then runs the program in a fresh namespace and each case on fresh copies of the
+inputs under :func:`course_utils.exercises.calling.answer_guard`, and writes ``<name>.pt``: one
+``{"ok": True, "value": ...}`` or ``{"ok": False, "error": "..."}`` per case, with ``"forbidden"`` naming the
+forbidden function a case ran. The grader compares these values with its own reference outputs in its own
+process; nothing here decides a score.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import traceback
 from pathlib import Path
 
 import torch
 
+from course_utils.exercises.calling import answer_guard, materialize
 from course_utils.grading.values import load, save, to_plain
 
 
@@ -28,7 +32,17 @@ def _error(err: BaseException, filename: str) -> str:
     return f"{type(err).__name__}: {str(err)[:300]}{where}"
 
 
-def _run_exercise(name: str, source: str, cases: list[tuple]) -> list[dict]:
+def _harness(name: str | None):
+    if name is None:
+        return None
+    module, function = name.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def run_exercise(name: str, source: str, cases: list[tuple], harness: str | None = None,
+                 forbidden: tuple[str, ...] = ()) -> list[dict]:
+    """Define ``name`` from ``source`` and call it on each case (through ``harness``), watching for forbidden
+    code: the results as they are written to ``<name>.pt``."""
     filename = f"<{name} and its helpers from the notebook>"
     namespace = {"__name__": "__student__"}
     try:
@@ -36,13 +50,22 @@ def _run_exercise(name: str, source: str, cases: list[tuple]) -> list[dict]:
         fn = namespace[name]
     except BaseException as err:  # the student's definitions may raise anything, SystemExit included
         return [{"ok": False, "error": f"could not define it: {_error(err, filename)}"}] * len(cases)
+    judge = _harness(harness)
     results = []
     for args in cases:
-        fresh = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-        try:
-            results.append({"ok": True, "value": to_plain(fn(*fresh))})
-        except BaseException as err:
-            results.append({"ok": False, "error": _error(err, filename)})
+        fresh = materialize(tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
+        with answer_guard(forbidden) as guard:
+            try:
+                value, error = judge(fn, *fresh) if judge else fn(*fresh), None
+            except BaseException as err:
+                value, error = None, err
+        if guard.violation:
+            results.append({"ok": False, "error": f"ran forbidden code ({guard.violation})",
+                            "forbidden": guard.violation})
+        elif error is not None:
+            results.append({"ok": False, "error": _error(error, filename)})
+        else:
+            results.append({"ok": True, "value": to_plain(value)})
     return results
 
 
@@ -53,10 +76,12 @@ def main(argv: list[str] | None = None) -> None:
     work = args.workdir
     cases = load(work / "cases.pt")
     plan = json.loads((work / "plan.json").read_text())
+    settings = json.loads((work / "exercises.json").read_text())
     sources = {name: (work / f"program_{name}.py").read_text() for name in plan}
     for name in plan:
         (work / f"{name}.started").touch()
-        save(_run_exercise(name, sources[name], cases[name]), work / f"{name}.pt")
+        save(run_exercise(name, sources[name], cases[name], settings[name]["harness"],
+                          tuple(settings[name]["forbidden"])), work / f"{name}.pt")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ references using each exercise's check. Printed numbers and files the notebook w
 """
 from __future__ import annotations
 
-import ast
 import json
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from typing import Any
 
 import torch
 
+from course_utils.exercises.calling import materialize, portable
+from course_utils.forbidden import forbidden_message
 from course_utils.grading import extract, sandbox, values
 from course_utils.grading.rubric import Case, Exercise, Rubric
 
@@ -66,28 +67,9 @@ def held_out(rubric: Rubric, seed: int) -> list[HeldOut]:
         cases = list(ex.cases(generator))
         if not cases:
             raise ValueError(f"the rubric's cases for {ex.name!r} are empty; return at least one Case.")
-        expected = [values.to_plain(ex.reference(*_copy_args(c.args))) for c in cases]
+        expected = [values.to_plain(ex.output(ex.reference, materialize(_copy_args(c.args)))) for c in cases]
         result.append(HeldOut(ex, cases, expected))
     return result
-
-
-def _imported_modules(source: str) -> set[str]:
-    mods = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            mods.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            mods.add(node.module)
-            mods.update(f"{node.module}.{a.name}" for a in node.names)
-    return mods
-
-
-def _forbidden(source: str, prefixes: tuple[str, ...]) -> str | None:
-    for mod in sorted(_imported_modules(source)):
-        for prefix in prefixes:
-            if mod == prefix or mod.startswith(prefix + "."):
-                return prefix
-    return None
 
 
 def _run_sandboxed(names: list[str], work: Path, limits: sandbox.Limits, timeout: float,
@@ -137,6 +119,10 @@ def _run_sandboxed(names: list[str], work: Path, limits: sandbox.Limits, timeout
 def _compare(h: HeldOut, entries) -> list[CaseResult]:
     if not isinstance(entries, list) or len(entries) != len(h.cases):
         return [CaseResult(c.label, 0.0, "no usable result came back") for c in h.cases]
+    violation = next((e["forbidden"] for e in entries if isinstance(e, dict) and e.get("forbidden")), None)
+    if violation:
+        message = forbidden_message(violation, h.exercise.forbidden)
+        return [CaseResult(c.label, 0.0, message) for c in h.cases]
     out = []
     for case, expected, entry in zip(h.cases, h.expected, entries):
         if not isinstance(entry, dict) or not entry.get("ok"):
@@ -165,14 +151,13 @@ def score_notebook(nb, held: list[HeldOut], work: Path, limits: sandbox.Limits, 
         if program is None:
             scores[name].note = f"no top-level function `{name}` found in the notebook's code cells{syntax}"
             continue
-        banned = _forbidden(program, h.exercise.forbidden_modules)
-        if banned:
-            scores[name].note = f"`{name}` imports {banned}, which already implements it; write it yourself"
-            continue
         (work / f"program_{name}.py").write_text(program)
         runnable.append(h)
     if runnable:
-        values.save({h.exercise.name: [c.args for c in h.cases] for h in runnable}, work / "cases.pt")
+        values.save({h.exercise.name: [portable(c.args) for c in h.cases] for h in runnable}, work / "cases.pt")
+        (work / "exercises.json").write_text(json.dumps(
+            {h.exercise.name: {"harness": h.exercise.harness_name, "forbidden": list(h.exercise.forbidden)}
+             for h in runnable}))
         results, failures = _run_sandboxed([h.exercise.name for h in runnable], work, limits, timeout,
                                            startup_timeout)
         for h in runnable:
@@ -182,4 +167,6 @@ def score_notebook(nb, held: list[HeldOut], work: Path, limits: sandbox.Limits, 
                 scores[name].cases = [CaseResult(c.label, 0.0, failures[name]) for c in h.cases]
             else:
                 scores[name].cases = _compare(h, results[name])
+                if any(isinstance(e, dict) and e.get("forbidden") for e in results[name]):
+                    scores[name].note = scores[name].cases[0].message
     return [scores[h.exercise.name] for h in held]
