@@ -11,3 +11,6 @@ from tests.exercise_mutants.foundations import MUTANTS as _FOUNDATIONS
 from tests.exercise_mutants.perturbation import MUTANTS as _PERTURBATION
 
 MUTANTS = {**_FOUNDATIONS, **_ATTRIBUTION, **_PERTURBATION, **_EVALUATION}
+
+KILL_RATES: dict[str, tuple[int, int]] = {}
+"""Filled by the mutation tests as they run: notebook -> (mutants killed, mutants); printed after the run."""
