@@ -4,7 +4,7 @@ Four functions the student writes (signatures fixed by the notebook contract), e
 with the grading run's secret generator and compared with the reference code below:
 
 - ``keep_top_k``: Drop%/Increase% masking (Chattopadhay et al. 2018, Grad-CAM++, Sec. 6.1), stable ties.
-- ``drop_increase``: Average Drop % (Grad-CAM++ Eq. 19) and % Increase in Confidence (Sec. 6.1.2).
+- ``drop_increase``: Average Drop % and % Increase in Confidence (Grad-CAM++ Sec. 6.1).
 - ``gradcam_map``: Grad-CAM at layer resolution (Selvaraju et al. 2017, Eqs. 1-2).
 - ``rise_saliency``: RISE Monte-Carlo estimate (Petsiuk et al. 2018, Eq. 6).
 """
