@@ -30,6 +30,7 @@ from torch import nn
 
 from course_utils.explainers import base
 from course_utils.explainers.base import Explainer, progress_bar
+from course_utils.metrics.bootstrap import bootstrap_interval
 from course_utils.metrics.drop_increase import check_keep, default_keep, drop_increase
 from course_utils.metrics.insertion_deletion import deletion, insertion
 from course_utils.metrics.localisation import localisation
@@ -153,6 +154,30 @@ def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: flo
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
     return table
+
+
+def metric_intervals(model: nn.Module, x: torch.Tensor, maps_by_method, target: torch.Tensor,
+                     keep: float | None = None, step: int | None = None, confidence: float = 0.95,
+                     n_resamples: int = 2000, seed: int = 0, batch_size: int = 64) -> pd.DataFrame:
+    """Drop %, Increase %, insertion and deletion AUC of each method: ``mean``, ``low`` and ``high`` columns.
+
+    ``maps_by_method``: ``{label: maps}`` (or ``{label: (maps, anything)}``) explaining ``target`` on ``x``.
+    Each entry is the mean over the samples with its percentile bootstrap interval
+    (:func:`course_utils.metrics.bootstrap_interval`, the same resampling ``seed`` for every column); the
+    columns are a two-level index, ``(metric, "mean" | "low" | "high")``.
+    """
+    keep = default_keep(x) if keep is None else check_keep(keep)
+    rows = {}
+    for label, maps in maps_by_method.items():
+        maps = maps[0] if isinstance(maps, tuple) else maps
+        scores = drop_increase(model, x, maps, target, keep=keep, batch_size=batch_size)
+        per_sample = {"Drop%": 100.0 * scores.drop_per_sample.double(),
+                      "Increase%": 100.0 * scores.increased.double(),
+                      "insertion AUC": insertion(model, x, maps, target, step=step).auc,
+                      "deletion AUC": deletion(model, x, maps, target, step=step).auc}
+        rows[label] = {(column, part): value for column, values in per_sample.items()
+                       for part, value in bootstrap_interval(values, confidence, n_resamples, seed)._asdict().items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def plot_evaluation(df: pd.DataFrame, title: str | None = None):
