@@ -210,9 +210,12 @@ def test_explorer_is_static_without_a_front_end_and_builds_widgets_on_request():
 
 
 def test_course_selects_notebooks_by_number(tmp_path):
-    names = [tmp_path / f"{n}.ipynb" for n in ("00_a", "03_b", "04_c")]
+    names = [tmp_path / f"{n}.ipynb" for n in ("00_a", "00_primer", "03_b", "04_c")]
     assert course.select(names, None) == names
-    assert course.select(names, ["3", "04"]) == names[1:]
-    assert course.select(names, ["00,04"]) == [names[0], names[2]]
+    assert course.select(names, ["3", "04"]) == names[2:]
+    assert course.select(names, ["00,04"]) == [names[0], names[1], names[3]]
+    assert course.select(names, ["00_primer"]) == [names[1]]
     with pytest.raises(ValueError, match="07"):
         course.select(names, ["07"])
+    with pytest.raises(ValueError, match="00_x"):
+        course.select(names, ["00_x"])
