@@ -107,6 +107,7 @@ def test_questions_have_answer_keys_and_the_run_time_is_stated(path):
     nb = nbformat.read(path, as_version=4)
     assert EXPECTED_TIME.search(nb.cells[0].source), \
         "the first cell must state '**Expected run time:** about N min in full mode …' (measured)"
+    assert not any(set(c.source) & set("\t\a\b\v\f") for c in nb.cells), "a control character (a lost LaTeX '\\')"
     questions = [k for k, c in enumerate(nb.cells) if c.cell_type == "markdown" and QUESTIONS.search(c.source)]
     for k in questions:
         answer = nb.cells[k + 1] if k + 1 < len(nb.cells) else None
