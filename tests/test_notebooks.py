@@ -27,7 +27,7 @@ PARAMETERS = {"seed", "fast", "device", "data_dir", "hmt_dir"}
 ABSOLUTE_PATH = re.compile(r"""["'](/(home|Users|work|tmp|root|mnt|content)\b|[A-Za-z]:\\|~/)""")
 EXECUTION_TIMEOUT_S = 600
 QUESTIONS = re.compile(r"\*\*(To think about|Questions|Questions to think about)\.\*\*")
-EXPECTED_TIME = re.compile(r"\*\*Expected run time:\*\* about [0-9.]+ (s|min) in full mode")
+EXPECTED_TIME = re.compile(r"\*\*Expected run time:\*\* (about|over) [0-9.]+ (s|min) in full mode")
 
 
 def ids(paths):
