@@ -140,3 +140,34 @@ def test_08_increase_step_over_the_hmt_sample():
     nb = nbformat.read(REPO / "solutions" / "08_project_evaluation.ipynb", as_version=4)
     assert re.search(r"^n_hmt = 48\b", nb.cells[1].source, flags=re.MULTILINE)
     assert step == f"{100 / 48:.1f}"
+
+
+def test_07_answer_key_excited_units(mnist1d_sets):
+    from course_utils.explainers.fgvis import FGVis
+    from course_utils.metrics import excited_fraction
+
+    without, with_defense = quoted("07_fgvis", r"([\d.]+) % of the ReLU units are excited without the defense and "
+                                               r"([\d.]+) % with it")
+    model = load_pretrained("mnist1d", device="cpu")
+    x = mnist1d_sets[1].x[:4]
+    target = model(x).argmax(1)
+    for defense, value in ((False, without), (True, with_defense)):
+        mask = FGVis(model, iterations=300, progress=False, defense=defense).attribute(x, target)
+        assert f"{100 * excited_fraction(model, x, mask * x).mean().item():.1f}" == value
+
+
+def test_07_answer_key_channel_permutations(shared_data):
+    from course_utils.data import HMT_CLASSES
+    from course_utils.metrics import channel_permutation_accuracy
+
+    model = load_pretrained("hmt", device="cpu")
+    test = hmt(shared_data / "hmt", "test", image_size=64)
+    table = channel_permutation_accuracy(model, test.x, test.y, HMT_CLASSES).round(0)
+    rgb, low, high = quoted("07_fgvis", r"Overall accuracy: (\d+) \(RGB\), (\d+)–(\d+) under the other orders")
+    overall = table["all"]
+    assert int(rgb) == overall["RGB"] and (int(low), int(high)) == (overall.drop("RGB").min(), overall.drop("RGB").max())
+    assert (table[HMT_CLASSES[-1]] == 100).all(), "the answer says empty stays at 100 under every order"
+    lympho = quoted("07_fgvis", r"Lymphocytes keep (\d+)–(\d+) in four orders but fall to (\d+) under BGR")
+    column = table[HMT_CLASSES[3]]
+    assert [int(v) for v in lympho] == [column.drop(["RGB", "BGR"]).min(), column.drop(["RGB", "BGR"]).max(),
+                                        column["BGR"]]
