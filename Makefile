@@ -1,10 +1,12 @@
 # Two commands for a new user: `make course` and `make test`. Both create .venv on first use.
+# `make book` renders the notebooks that `make course` executed into a static HTML site in build/book/.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: course test notebooks benchmarks clean
+.PHONY: course test notebooks benchmarks book clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +17,13 @@ $(STAMP): pyproject.toml
 
 course: $(STAMP)
 	$(PY) -m course_utils.course
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+book: $(DOCS_STAMP)
+	$(PY) -m course_utils.book
 
 test: $(STAMP)
 	$(PY) -m pytest

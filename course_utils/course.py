@@ -41,15 +41,19 @@ def kernel_problem(kernel: str = KERNEL) -> str | None:
 
 
 def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
-    """The notebooks whose two-digit prefix is in ``only`` (all if ``only`` is empty)."""
+    """The notebooks whose name starts with an item of ``only`` (all if ``only`` is empty).
+
+    A number selects by the two-digit prefix (``3`` and ``03`` select every ``03_*`` notebook; ``00`` both the
+    setup tour and the primer); a longer prefix such as ``00_xai`` selects one notebook.
+    """
     if not only:
         return notebooks
-    wanted = {code.zfill(2) for item in only for code in item.split(",") if code}
-    chosen = [nb for nb in notebooks if nb.name[:2] in wanted]
-    missing = sorted(wanted - {nb.name[:2] for nb in chosen})
+    wanted = {code.zfill(2) if code.isdigit() else code for item in only for code in item.split(",") if code}
+    chosen = [nb for nb in notebooks if any(nb.stem.startswith(code) for code in wanted)]
+    missing = sorted(code for code in wanted if not any(nb.stem.startswith(code) for nb in chosen))
     if missing:
         raise ValueError(f"--only {','.join(missing)}: no such notebook; choose from "
-                         f"{', '.join(nb.name[:2] for nb in notebooks)}.")
+                         f"{', '.join(nb.stem for nb in notebooks)}.")
     return chosen
 
 
@@ -67,7 +71,7 @@ def run_notebook(source: Path, target: Path, fast: bool, timeout: int | None = N
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils.course", description=__doc__.split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="fast mode: small samples, fewer iterations")
-    parser.add_argument("--only", action="append", metavar="NN", help="run only notebook NN (repeatable, or 03,04)")
+    parser.add_argument("--only", action="append", metavar="NN", help="run only notebook NN, or the one named NN_prefix (repeatable, or 03,04)")
     parser.add_argument("--out", default=str(ROOT / "build"), help="folder for the executed notebooks")
     args = parser.parse_args(argv)
     problem = kernel_problem()

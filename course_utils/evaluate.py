@@ -30,6 +30,7 @@ from torch import nn
 
 from course_utils.explainers import base
 from course_utils.explainers.base import Explainer, progress_bar
+from course_utils.metrics.bootstrap import bootstrap_interval
 from course_utils.metrics.drop_increase import check_keep, default_keep, drop_increase
 from course_utils.metrics.insertion_deletion import deletion, insertion
 from course_utils.metrics.localisation import localisation
@@ -153,6 +154,40 @@ def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: flo
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
     return table
+
+
+def per_sample_scores(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: torch.Tensor,
+                      keep: float | None = None, step: int | None = None,
+                      batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """``{metric: (N,) scores}`` behind the table's columns: Drop% and Increase% (0 or 100) per sample, and each
+    sample's insertion and deletion AUC; their means are the table's entries."""
+    keep = default_keep(x) if keep is None else check_keep(keep)
+    scores = drop_increase(model, x, maps, target, keep=keep, batch_size=batch_size)
+    return {"Drop%": 100.0 * scores.drop_per_sample.double(), "Increase%": 100.0 * scores.increased.double(),
+            "insertion AUC": insertion(model, x, maps, target, step=step).auc,
+            "deletion AUC": deletion(model, x, maps, target, step=step).auc}
+
+
+def interval_table(scores_by_method, confidence: float = 0.95, n_resamples: int = 2000,
+                   seed: int = 0) -> pd.DataFrame:
+    """Each method's mean and percentile bootstrap interval per metric, from ``{label: {metric: (N,) scores}}``.
+
+    The columns are a two-level index, ``(metric, "mean" | "low" | "high")``; every column is resampled with the
+    same ``seed`` (:func:`course_utils.metrics.bootstrap_interval`).
+    """
+    rows = {label: {(metric, part): value for metric, values in scores.items()
+                    for part, value in bootstrap_interval(values, confidence, n_resamples, seed)._asdict().items()}
+            for label, scores in scores_by_method.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def metric_intervals(model: nn.Module, x: torch.Tensor, maps_by_method, target: torch.Tensor,
+                     keep: float | None = None, step: int | None = None, confidence: float = 0.95,
+                     n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """:func:`interval_table` of :func:`per_sample_scores` for ``{label: maps}`` (or ``{label: (maps, ...)}``)."""
+    scores = {label: per_sample_scores(model, x, maps[0] if isinstance(maps, tuple) else maps, target, keep, step)
+              for label, maps in maps_by_method.items()}
+    return interval_table(scores, confidence, n_resamples, seed)
 
 
 def plot_evaluation(df: pd.DataFrame, title: str | None = None):

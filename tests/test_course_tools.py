@@ -210,9 +210,32 @@ def test_explorer_is_static_without_a_front_end_and_builds_widgets_on_request():
 
 
 def test_course_selects_notebooks_by_number(tmp_path):
-    names = [tmp_path / f"{n}.ipynb" for n in ("00_a", "03_b", "04_c")]
+    names = [tmp_path / f"{n}.ipynb" for n in ("00_a", "00_primer", "03_b", "04_c")]
     assert course.select(names, None) == names
-    assert course.select(names, ["3", "04"]) == names[1:]
-    assert course.select(names, ["00,04"]) == [names[0], names[2]]
+    assert course.select(names, ["3", "04"]) == names[2:]
+    assert course.select(names, ["00,04"]) == [names[0], names[1], names[3]]
+    assert course.select(names, ["00_primer"]) == [names[1]]
     with pytest.raises(ValueError, match="07"):
         course.select(names, ["07"])
+    with pytest.raises(ValueError, match="00_x"):
+        course.select(names, ["00_x"])
+
+
+def test_book_renders_executed_notebooks_with_their_figures(tmp_path):
+    from course_utils import book
+
+    nb = nbformat.v4.new_notebook()
+    figure = nbformat.v4.new_code_cell("plot()")
+    figure.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "fig"})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 01 · A title\n\n**Expected run time:** about 2 min in full mode"),
+                figure]
+    executed = tmp_path / "build"
+    executed.mkdir()
+    nbformat.write(nb, executed / "01_mnist1d.ipynb")
+    assert book.main(["--executed", str(executed), "--out", str(tmp_path / "book")]) == 0
+    page = (tmp_path / "book" / "01_mnist1d.html").read_text()
+    assert "data:image/png;base64,iVBORw0KGgo=" in page and "A title" in page
+    index = (tmp_path / "book" / "index.html").read_text()
+    assert '<a href="01_mnist1d.html">01 · A title</a> — about 2 min in full mode' in index
+    assert "02_hmt.ipynb: not executed" in index
+    assert book.main(["--executed", str(tmp_path / "empty"), "--out", str(tmp_path / "book")]) == 2

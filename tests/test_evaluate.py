@@ -137,3 +137,21 @@ def test_a_sane_explainer_beats_random_maps_on_the_shipped_model(method):
     noise = torch.rand(200, 40, generator=torch.Generator().manual_seed(0))
     random = drop_increase(model, x, noise, keep=0.3)
     assert ours.drop < random.drop, (ours.drop, random.drop)
+
+
+def test_metric_intervals_are_centred_on_the_table_values(tiny):
+    model, dataset = tiny
+    x = dataset.x
+    target = model(x).argmax(1)
+    maps = {"gradient": InputGradient(model).explain(x, target), "ramp": torch.arange(40.0).expand(12, 40)}
+    table = ev.metric_intervals(model, x, maps, target, keep=0.3)
+    assert list(table.index) == ["gradient", "ramp"]
+    assert list(table.columns.levels[0]) == ["Drop%", "Increase%", "deletion AUC", "insertion AUC"]
+    for label, m in maps.items():
+        scores = drop_increase(model, x, m, target, keep=0.3)
+        expected = [scores.drop, scores.increase, insertion(model, x, m, target).mean_auc,
+                    deletion(model, x, m, target).mean_auc]
+        for column, value in zip(["Drop%", "Increase%", "insertion AUC", "deletion AUC"], expected):
+            row = table.loc[label, column]
+            assert row["mean"] == pytest.approx(value, rel=1e-6, abs=1e-6)  # the table averages in float32
+            assert row["low"] <= row["mean"] <= row["high"]

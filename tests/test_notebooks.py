@@ -8,6 +8,7 @@ self-check, which must report the exercise as not done rather than crash.
 """
 import ast
 import copy
+import logging
 import re
 from pathlib import Path
 
@@ -25,6 +26,8 @@ STUDENT = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PARAMETERS = {"seed", "fast", "device", "data_dir", "hmt_dir"}
 ABSOLUTE_PATH = re.compile(r"""["'](/(home|Users|work|tmp|root|mnt|content)\b|[A-Za-z]:\\|~/)""")
 EXECUTION_TIMEOUT_S = 600
+QUESTIONS = re.compile(r"\*\*(To think about|Questions|Questions to think about)\.\*\*")
+EXPECTED_TIME = re.compile(r"\*\*Expected run time:\*\* (about|over) [0-9.]+ (s|min) in full mode")
 
 
 def ids(paths):
@@ -101,6 +104,30 @@ def test_structure(path):
         exercises = [c for c in nb.cells if "exercise" in tags(c)]
         assert exercises, "a solution notebook needs at least one exercise cell"
         assert all(BEGIN in c.source and END in c.source for c in exercises)
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
+def test_questions_have_answer_keys_and_the_run_time_is_stated(path):
+    nb = nbformat.read(path, as_version=4)
+    assert EXPECTED_TIME.search(nb.cells[0].source), \
+        "the first cell must state '**Expected run time:** about N min in full mode …' (measured)"
+    assert not any(set(c.source) & set("\t\a\b\v\f") for c in nb.cells), "a control character (a lost LaTeX '\\')"
+    questions = [k for k, c in enumerate(nb.cells) if c.cell_type == "markdown" and QUESTIONS.search(c.source)]
+    for k in questions:
+        answer = nb.cells[k + 1] if k + 1 < len(nb.cells) else None
+        assert answer is not None and "solution_only" in tags(answer) and "Answer key" in answer.source, \
+            f"the questions in cell {k} need an answer key: a 'solution_only' cell right after them"
+    student = nbformat.read(REPO / "notebooks" / path.name, as_version=4)
+    assert not any("Answer key" in c.source for c in student.cells), "an answer key leaked into the student copy"
+    assert len([c for c in student.cells if QUESTIONS.search(c.source)]) == len(questions)
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
+def test_papermill_parses_the_parameters_cell_without_warnings(path, caplog):
+    cell = code_cells(nbformat.read(path, as_version=4))[0]
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        PythonTranslator.inspect(cell)
+    assert not caplog.records, f"papermill warns: {caplog.records[0].getMessage()} (no '=' in comments)"
 
 
 def _student_prefix(nb):

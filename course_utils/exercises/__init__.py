@@ -10,10 +10,11 @@ from a secret seed. Same cases, same check, same forbidden code: a local PASS me
 """
 from __future__ import annotations
 
-from course_utils.exercises import attribution, evaluation, foundations, perturbation
+from course_utils.exercises import attribution, evaluation, foundations, perturbation, primer
 
 ASSIGNMENTS = {
     "00_setup_and_tour": (foundations.CONV_OUTPUT_LENGTH,),
+    "00_xai_primer": (primer.OCCLUSION, primer.ENERGY_INSIDE),
     "01_mnist1d": (foundations.RECEPTIVE_FIELD,),
     "02_hmt": (foundations.CONFUSION_COUNTS,),
     "03_gradient_methods": (attribution.INTEGRATED_GRADIENTS,),

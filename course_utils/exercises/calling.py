@@ -13,8 +13,9 @@ import torch
 
 from course_utils.forbidden import ForbiddenCalls
 
-REFERENCES = ("course_utils.exercises.foundations", "course_utils.exercises.attribution",
-              "course_utils.exercises.perturbation", "course_utils.exercises.evaluation")
+REFERENCES = ("course_utils.exercises.foundations", "course_utils.exercises.primer",
+              "course_utils.exercises.attribution", "course_utils.exercises.perturbation",
+              "course_utils.exercises.evaluation")
 
 
 def answer_guard(forbidden: Sequence[str]) -> ForbiddenCalls:

@@ -33,7 +33,8 @@ KEEP_TOP_K = Exercise(
 
 
 def drop_increase(y, o):
-    """(Average Drop %, Increase in Confidence %): 100·mean(max(0, y − o)/y) (Eq. 19), 100·mean(1[o > y])."""
+    """(Average Drop %, Increase in Confidence %) = (100·mean(max(0, y − o)/y), 100·mean(1[o > y]))
+    (Chattopadhay et al. 2018, Sec. 6.1)."""
     drop = 100 * ((y - o).clamp(min=0) / y).mean().item()
     increase = 100 * (o > y).double().mean().item()
     return drop, increase

@@ -5,8 +5,8 @@ map (all channels of a kept position) and set every other position to black, 0 i
 models normalise inside ``forward``). With ``Y`` the target-class softmax probability on the original input
 and ``O`` the one on the masked input,
 
-    Drop %     = 100 · mean_i max(0, Y_i − O_i) / Y_i        (Grad-CAM++ Eq. 19)
-    Increase % = 100 · mean_i 1[O_i > Y_i]                   (Grad-CAM++ Sec. 6.1.2)
+    Drop %     = 100 · mean_i max(0, Y_i − O_i) / Y_i        (Grad-CAM++ Sec. 6.1, "Average Drop %")
+    Increase % = 100 · mean_i 1[O_i > Y_i]                   (Grad-CAM++ Sec. 6.1, "% Increase in Confidence")
 
 ``k = max(1, round(keep · P))`` for ``P`` spatial positions (MNIST-1D: keep 0.3 → 12 of 40 points; HMT: keep
 0.9). Ties in the map are broken by a stable sort on ``-map``: the lower flat index is kept first. A sample

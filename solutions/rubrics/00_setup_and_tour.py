@@ -1,4 +1,4 @@
-"""Grading checks for 00_setup_and_tour: the course exercises ``conv_output_length`` (1 points).
+"""Grading checks for 00_setup_and_tour: the course exercises ``conv_output_length`` (1 point).
 
 The exercises (reference, kinds of cases, forbidden code) live in :mod:`course_utils.exercises`, shared with
 the notebook's self-checks; the grader draws the case values from a secret seed (``--secret-seed`` to repeat a

@@ -1,4 +1,4 @@
-"""Grading checks for 01_mnist1d: the course exercises ``receptive_field`` (1 points).
+"""Grading checks for 01_mnist1d: the course exercises ``receptive_field`` (1 point).
 
 The exercises (reference, kinds of cases, forbidden code) live in :mod:`course_utils.exercises`, shared with
 the notebook's self-checks; the grader draws the case values from a secret seed (``--secret-seed`` to repeat a

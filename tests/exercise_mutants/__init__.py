@@ -9,8 +9,9 @@ from tests.exercise_mutants.attribution import MUTANTS as _ATTRIBUTION
 from tests.exercise_mutants.evaluation import MUTANTS as _EVALUATION
 from tests.exercise_mutants.foundations import MUTANTS as _FOUNDATIONS
 from tests.exercise_mutants.perturbation import MUTANTS as _PERTURBATION
+from tests.exercise_mutants.primer import MUTANTS as _PRIMER
 
-MUTANTS = {**_FOUNDATIONS, **_ATTRIBUTION, **_PERTURBATION, **_EVALUATION}
+MUTANTS = {**_FOUNDATIONS, **_PRIMER, **_ATTRIBUTION, **_PERTURBATION, **_EVALUATION}
 
 KILL_RATES: dict[str, tuple[int, int]] = {}
 """Filled by the mutation tests as they run: notebook -> (mutants killed, mutants); printed after the run."""

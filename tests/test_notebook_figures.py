@@ -1,0 +1,173 @@
+"""Figures that the notebooks' text and answer keys quote, recomputed with the kit (or read from the README's
+measured tables): a change to the data, the models or the tables that makes a quoted number wrong fails here."""
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_utils.data import hmt, mnist1d
+from course_utils.data.mnist1d import digit_templates
+from course_utils.models import VGG7, ShallowCNN1D, load_pretrained
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def text_of(stem: str) -> str:
+    """All Markdown of ``solutions/<stem>.ipynb`` (answer keys included), lines joined by spaces."""
+    nb = nbformat.read(REPO / "solutions" / f"{stem}.ipynb", as_version=4)
+    return " ".join(c.source.replace("\n", " ") for c in nb.cells if c.cell_type == "markdown")
+
+
+def quoted(stem: str, pattern: str) -> tuple[str, ...]:
+    match = re.search(pattern, text_of(stem))
+    assert match, f"solutions/{stem}.ipynb no longer says /{pattern}/: update this test with the text"
+    return match.groups()
+
+
+@pytest.fixture(scope="module")
+def mnist1d_sets():
+    return mnist1d("train", root=REPO / "data"), mnist1d("test", root=REPO / "data")
+
+
+@pytest.fixture(scope="module")
+def mnist1d_predictions(mnist1d_sets):
+    with torch.no_grad():
+        return load_pretrained("mnist1d", device="cpu")(mnist1d_sets[1].x).argmax(1)
+
+
+def receptive_field(model: nn.Module) -> int:
+    field, jump = 1, 1
+    for conv in (m for m in model.modules() if isinstance(m, nn.Conv1d)):
+        field += (conv.kernel_size[0] - 1) * jump
+        jump *= conv.stride[0]
+    return field
+
+
+def test_01_template_span_and_receptive_field(mnist1d_sets):
+    low, high, mean, seen = quoted("01_mnist1d", r"covers (\d+) to (\d+) of the 40 points \(([\d.]+) on average over "
+                                                 r"the 5000 signals.*?which sees (\d+) points")
+    counts = torch.cat([dataset.positions.sum(1) for dataset in mnist1d_sets]).double()
+    assert len(counts) == 5000
+    assert (int(low), int(high)) == (counts.min().item(), counts.max().item())
+    assert mean == f"{counts.mean().item():.1f}"
+    assert int(seen) == receptive_field(ShallowCNN1D())
+
+
+def test_01_answer_key_errors_and_template_likeness(mnist1d_sets, mnist1d_predictions):
+    test = mnist1d_sets[1]
+    errors, accuracy = quoted("01_mnist1d", r"makes (\d+) errors on the 1000 test signals \(([\d.]+) %\)")
+    wrong = mnist1d_predictions != test.y
+    assert int(errors) == wrong.sum().item() and accuracy == f"{100 * (1 - wrong.double().mean().item()):.1f}"
+    pairs = dict(((int(t), int(p)), int(n)) for t, p, n in
+                 re.findall(r"(\d) → (\d) \((\d+)(?: signals)?\)", text_of("01_mnist1d")))
+    assert len(pairs) == 6, pairs
+    for (true, predicted), n in pairs.items():
+        assert ((test.y == true) & (mnist1d_predictions == predicted)).sum().item() == n
+    templates = torch.as_tensor(np.asarray(digit_templates()["x"]), dtype=torch.float64).reshape(10, -1)
+    correlation = torch.corrcoef(templates)
+    for a, b, value in [("7", "2", "0.93"), ("1", "5", "0.87")]:
+        assert f"{a} and {b}" in text_of("01_mnist1d") and value in text_of("01_mnist1d")
+        assert f"{correlation[int(a), int(b)].item():.2f}" == value
+    assert f"{correlation[2, 5].item():.2f}" in text_of("01_mnist1d").replace("−", "-")
+
+
+def test_02_vgg7_parameter_count():
+    (count,) = quoted("02_hmt", r"small \(([\d\s]+) parameters\)")
+    assert int(count.replace(" ", "")) == sum(p.numel() for p in VGG7().parameters())
+
+
+def test_02_answer_key_accuracy_and_confusions(shared_data):
+    model = load_pretrained("hmt", device="cpu")
+    test = hmt(shared_data / "hmt", "test", image_size=64)
+    with torch.no_grad():
+        pred = torch.cat([model(batch).argmax(1) for batch in test.x.split(128)])
+    right, total, accuracy = quoted("02_hmt", r"gets (\d+) of the (\d+) test tiles right \(([\d.]+) %\)")
+    assert (int(right), int(total)) == ((pred == test.y).sum().item(), len(test))
+    assert accuracy == f"{100 * (pred == test.y).double().mean().item():.1f}"
+    names = ["tumour", "stroma", "complex stroma", "lymphocytes", "debris", "mucosa", "adipose", "empty"]
+    (errors,) = quoted("02_hmt", r"predicted\): (stroma → debris.*?tumour → complex stroma \d+)\.")
+    found = re.findall(r"([a-z ]+?) → ([a-z ]+?) (\d+)", errors)
+    assert len(found) == 8, found
+    for true, predicted, n in found:
+        t, p = names.index(true.strip()), names.index(predicted.strip())
+        assert ((test.y == t) & (pred == p)).sum().item() == int(n), f"{true} → {predicted}"
+
+
+def test_04_answer_key_multiply_adds():
+    before, after = quoted("04_cam_gradcam", r"from ([\d.]+) to ([\d.]+) million multiply-adds")
+    model = ShallowCNN1D()
+
+    def multiply_adds(model):
+        total = []
+        hooks = [m.register_forward_hook(lambda m, i, o: total.append(
+            m.in_channels * m.out_channels * m.kernel_size[0] * o.shape[-1] // m.groups))
+            for m in model.modules() if isinstance(m, nn.Conv1d)]
+        model(torch.zeros(1, 1, 40))
+        for hook in hooks:
+            hook.remove()
+        return sum(total)
+
+    assert before == f"{multiply_adds(model) / 1e6:.2f}"
+    model.features[2].stride = (1,)  # the second convolution without its stride
+    assert after == f"{multiply_adds(model) / 1e6:.2f}"
+
+
+def _readme_table(title: str) -> dict[str, list[str]]:
+    """{method: cells} of the README table that follows the paragraph starting with ``title``."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index(title):]
+    rows = re.findall(r"^\| `([\w+]+)` \| (.*) \|$", section[:section.index("\n\n", section.index("| ---"))],
+                      flags=re.MULTILINE)
+    return {name: [cell.strip() for cell in cells.split("|")] for name, cells in rows}
+
+
+@pytest.mark.parametrize("dataset, title", [("MNIST-1D", "**MNIST-1D**, shipped"), ("HMT", "**HMT**, shipped")])
+def test_08_instructor_notes_quote_the_readme_drop(dataset, title):
+    (listing,) = quoted("08_project_evaluation", rf"{dataset} Drop %: (.*?)\.\s")
+    quoted_drop = dict(re.findall(r"`([\w+]+)` ([\d.]+)", listing))
+    table = _readme_table(title)
+    drop = {name: cells[1] for name, cells in table.items()}  # columns: n, Drop%, ...
+    assert quoted_drop == drop, "the notes must list every README row with its Drop %"
+    assert list(quoted_drop) == sorted(drop, key=lambda name: float(drop[name])), "listed from best to worst"
+
+
+def test_08_increase_step_over_the_hmt_sample():
+    (step,) = quoted("08_project_evaluation", r"over 48 HMT tiles it moves in steps of 100/48 ≈ ([\d.]+) %")
+    nb = nbformat.read(REPO / "solutions" / "08_project_evaluation.ipynb", as_version=4)
+    assert re.search(r"^n_hmt = 48\b", nb.cells[1].source, flags=re.MULTILINE)
+    assert step == f"{100 / 48:.1f}"
+
+
+def test_07_answer_key_excited_units(mnist1d_sets):
+    from course_utils.explainers.fgvis import FGVis
+    from course_utils.metrics import excited_fraction
+
+    without, with_defense = quoted("07_fgvis", r"([\d.]+) % of the ReLU units are excited without the defense and "
+                                               r"([\d.]+) % with it")
+    model = load_pretrained("mnist1d", device="cpu")
+    x = mnist1d_sets[1].x[:4]
+    target = model(x).argmax(1)
+    for defense, value in ((False, without), (True, with_defense)):
+        mask = FGVis(model, iterations=300, progress=False, defense=defense).attribute(x, target)
+        assert f"{100 * excited_fraction(model, x, mask * x).mean().item():.1f}" == value
+
+
+def test_07_answer_key_channel_permutations(shared_data):
+    from course_utils.data import HMT_CLASSES
+    from course_utils.metrics import channel_permutation_accuracy
+
+    model = load_pretrained("hmt", device="cpu")
+    test = hmt(shared_data / "hmt", "test", image_size=64)
+    table = channel_permutation_accuracy(model, test.x, test.y, HMT_CLASSES).round(0)
+    rgb, low, high = quoted("07_fgvis", r"Overall accuracy: (\d+) \(RGB\), (\d+)–(\d+) under the other orders")
+    overall = table["all"]
+    assert int(rgb) == overall["RGB"] and (int(low), int(high)) == (overall.drop("RGB").min(), overall.drop("RGB").max())
+    assert (table[HMT_CLASSES[-1]] == 100).all(), "the answer says empty stays at 100 under every order"
+    lympho = quoted("07_fgvis", r"Lymphocytes keep (\d+)–(\d+) in four orders but fall to (\d+) under BGR")
+    column = table[HMT_CLASSES[3]]
+    assert [int(v) for v in lympho] == [column.drop(["RGB", "BGR"]).min(), column.drop(["RGB", "BGR"]).max(),
+                                        column["BGR"]]
