@@ -119,7 +119,8 @@ def test_paper_defaults_scale_to_the_input():
     explainer = MeaningfulPerturbation(nn.Identity())
     assert explainer.mask_size((224, 224)) == (28, 28)
     assert explainer.mask_size((64, 64)) == (8, 8)
-    assert explainer.mask_size((40,)) == (5,)
+    assert explainer.mask_size((40,)) == (20,)     # mask_scale 2 for signals (the measured 1-D default)
+    assert MeaningfulPerturbation(nn.Identity(), mask_scale=8).mask_size((40,)) == (5,)
     assert explainer.scaled_blur_sigma((224, 224)) == pytest.approx(10.0)
     assert explainer.scaled_blur_sigma((64, 64)) == pytest.approx(10 * 64 / 224)
     assert explainer.scaled_jitter((224, 224)) == 4
