@@ -13,7 +13,7 @@ arriving signal at zero; the ReLU's own backward then applies the forward mask. 
 ``ValueError``. The hooks are removed after each call and in-place ReLUs are made out-of-place during it
 (:func:`~course_utils.explainers.base.model_state_preserved`), so the model is left as it was found.
 
-Adebayo et al. (2018, Sec. 4) show that these maps barely change when the model's weights are randomised
+Adebayo et al. (2018) show that these maps barely change when the model's weights are randomised
 (notebook 08's sanity check measures it): guided backprop behaves much like an edge detector of the input.
 """
 from __future__ import annotations
