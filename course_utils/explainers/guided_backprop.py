@@ -1,5 +1,5 @@
 """Guided backpropagation (Springenberg, Dosovitskiy, Brox & Riedmiller, "Striving for Simplicity: The All
-Convolutional Net", ICLR workshop 2015, Sec. 3.4 and Fig. 1).
+Convolutional Net", ICLR workshop 2015).
 
 The gradient of the target logit with respect to the input, except that at every ReLU the backward signal is
 masked twice: by the forward pass (only where the ReLU's input was positive, as in the plain gradient) and by the
@@ -31,7 +31,7 @@ def _clamp_arriving_signal(module, args, output):
 
 @register("guided_backprop")
 class GuidedBackprop(Explainer):
-    """Guided backpropagation of the target logit (Springenberg et al. 2015, Sec. 3.4); ``attribute`` returns
+    """Guided backpropagation of the target logit (Springenberg et al. 2015); ``attribute`` returns
     the signed input map, ``explain`` the maximum of ``|·|`` over channels (as for saliency)."""
 
     reduction = "abs_max"
