@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from course_utils.explainers.base import Explainer
-from course_utils.metrics import adversarial_evidence, channel_permutation_accuracy, mean_channel_mask
+from course_utils.metrics import (adversarial_evidence, channel_permutation_accuracy, maintained_classification_ratio,
+                                  mean_channel_mask)
 
 
 def sigmoid(s):
@@ -94,6 +95,23 @@ def test_channel_permutation_accuracy_by_hand():
     pd.testing.assert_frame_equal(table, expected)
     with pytest.raises(ValueError, match="RGB"):
         channel_permutation_accuracy(RedVsBlue(), torch.rand(2, 1, 4, 4), torch.tensor([0, 1]))
+
+
+def test_maintained_classification_ratio_by_hand():
+    """Tile 3 is red but labelled blue: wrong with RGB, so it never counts, even where a permutation makes it
+    right (accuracy counts it there: 50 % for blue under the swapping orders, the ratio 0 %)."""
+    red, blue = torch.tensor([1.0, 0.5, 0.0]), torch.tensor([0.0, 0.5, 1.0])
+    x = torch.stack([red, red, blue, red])[:, :, None, None].expand(4, 3, 2, 2).clone()
+    y = torch.tensor([0, 0, 1, 1])
+    ratio = maintained_classification_ratio(RedVsBlue(), x, y, class_names=["red", "blue"])
+    kept = [100.0, 100, 100, 0, 0, 0]
+    expected = pd.DataFrame({"red": kept, "blue": kept, "all": kept},
+                            index=pd.Index(["RGB", "RBG", "GRB", "GBR", "BRG", "BGR"], name="channel order"))
+    pd.testing.assert_frame_equal(ratio, expected)
+    accuracy = channel_permutation_accuracy(RedVsBlue(), x, y, class_names=["red", "blue"])
+    assert accuracy.loc["BGR", "blue"] == 50.0
+    with pytest.raises(ValueError, match="RGB"):
+        maintained_classification_ratio(RedVsBlue(), torch.rand(2, 1, 4, 4), torch.tensor([0, 1]))
 
 
 def test_mean_channel_mask_by_hand():

@@ -13,7 +13,7 @@ from torch import nn
 
 from course_utils.explainers.base import get, upsample
 from course_utils.explainers.meaningful_perturbation import (
-    JitteredUpsampling, MeaningfulPerturbation, gaussian_blur, shift, total_variation, total_variation_gradient)
+    MaskUpsampling, MeaningfulPerturbation, gaussian_blur, shift, total_variation, total_variation_gradient)
 from course_utils.models.architectures import ShallowCNN1D
 
 
@@ -81,26 +81,19 @@ def test_penalty_gradient_is_the_objectives_gradient_minus_the_scores(game, cnn1
 
 
 @pytest.mark.parametrize(("cells", "size"), [((5,), (40,)), ((8, 8), (64, 64)), ((3, 4), (17, 30))])
-def test_jittered_upsampling_equals_shifting_the_upsampled_mask(cells, size):
-    upsampling = JitteredUpsampling(cells, size)
+def test_mask_upsampling_equals_interpolation(cells, size):
     mask = torch.rand((3, 1, *cells), generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    for offsets in [(0, 0), (1, 1), (-2, 1), (3, -3)]:
-        offsets = offsets[:len(cells)]
-        torch.testing.assert_close(upsampling(mask, offsets), shift(upsample(mask, size), offsets),
-                                   rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(MaskUpsampling(cells, size)(mask), upsample(mask, size), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(("cells", "size", "channels"), [((5,), (40,), 1), ((5,), (40,), 3), ((3, 4), (17, 30), 3)])
-def test_jittered_upsampling_adjoint_is_autograds_vector_jacobian_product(cells, size, channels):
-    """The gradient w.r.t. the mask of ⟨g, shift(upsample(m)) broadcast over channels⟩, by autograd."""
-    upsampling = JitteredUpsampling(cells, size)
+def test_mask_upsampling_adjoint_is_autograds_vector_jacobian_product(cells, size, channels):
+    """The gradient w.r.t. the mask of ⟨g, upsample(m) broadcast over channels⟩, by autograd."""
     g = torch.Generator().manual_seed(6)
     mask = torch.rand((2, 1, *cells), generator=g, dtype=torch.float64, requires_grad=True)
     grad = torch.randn((2, channels, *size), generator=g, dtype=torch.float64)
-    for offsets in [(0, 0), (2, -1), (-3, 3)]:
-        offsets = offsets[:len(cells)]
-        (oracle,) = torch.autograd.grad((shift(upsample(mask, size), offsets) * grad).sum(), mask)
-        torch.testing.assert_close(upsampling.adjoint(grad, offsets), oracle, rtol=1e-12, atol=1e-12)
+    (oracle,) = torch.autograd.grad((upsample(mask, size) * grad).sum(), mask)
+    torch.testing.assert_close(MaskUpsampling(cells, size).adjoint(grad), oracle, rtol=1e-12, atol=1e-12)
 
 
 def test_gaussian_blur_matches_scipy():
@@ -126,7 +119,8 @@ def test_paper_defaults_scale_to_the_input():
     explainer = MeaningfulPerturbation(nn.Identity())
     assert explainer.mask_size((224, 224)) == (28, 28)
     assert explainer.mask_size((64, 64)) == (8, 8)
-    assert explainer.mask_size((40,)) == (5,)
+    assert explainer.mask_size((40,)) == (20,)     # mask_scale 2 for signals (the measured 1-D default)
+    assert MeaningfulPerturbation(nn.Identity(), mask_scale=8).mask_size((40,)) == (5,)
     assert explainer.scaled_blur_sigma((224, 224)) == pytest.approx(10.0)
     assert explainer.scaled_blur_sigma((64, 64)) == pytest.approx(10 * 64 / 224)
     assert explainer.scaled_jitter((224, 224)) == 4
@@ -189,9 +183,11 @@ def test_batched_run_equals_single_image_runs(which, reference, float64_case):
     assert any(not torch.allclose(together[0], together[i]) for i in range(1, x64.shape[0]))  # not vacuous
 
 
-def _paper_loop(explainer, x, target):
-    """Meaningful perturbation written the direct way: interpolate, blend with torch.lerp, shift, the whole
-    objective by autograd, torch.optim.Adam; the same random draws as the explainer."""
+def _paper_loop(explainer, x, target, shift_mask_too=False):
+    """Meaningful perturbation written the direct way (Sec. 4): interpolate the mask, shift the image and its
+    reference by τ under the fixed mask, blend with torch.lerp, the whole objective by autograd,
+    torch.optim.Adam; the same random draws as the explainer. ``shift_mask_too`` is the kit's old, wrong jitter:
+    the blended input shifted as a whole, mask included."""
     generator = torch.Generator().manual_seed(explainer.seed)
     spatial = x.shape[2:]
     jitter = explainer.scaled_jitter(spatial)
@@ -201,10 +197,19 @@ def _paper_loop(explainer, x, target):
     for _ in range(explainer.iterations):
         reference = explainer.reference_for(x, generator) if fixed is None else fixed
         offsets = torch.randint(-jitter, jitter + 1, (len(spatial),), generator=generator).tolist()
-        perturbed = shift(torch.lerp(reference, x, upsample(mask, spatial)), offsets)
-        prob = explainer.model(perturbed).softmax(1)[torch.arange(x.shape[0]), target]
+        if shift_mask_too:
+            perturbed = shift(torch.lerp(reference, x, upsample(mask, spatial)), offsets)
+        else:   # Φ(x0(· − τ), m)
+            perturbed = torch.lerp(shift(reference, offsets), shift(x, offsets), upsample(mask, spatial))
+        logits = explainer.model(perturbed)
+        if explainer.score == "probability":
+            score = logits.softmax(1)[torch.arange(x.shape[0]), target]
+        elif explainer.score == "log_probability":
+            score = logits.log_softmax(1)[torch.arange(x.shape[0]), target]
+        else:
+            score = logits[torch.arange(x.shape[0]), target]
         optimiser.zero_grad()
-        explainer.objective(mask, prob).sum().backward()
+        explainer.objective(mask, score).sum().backward()
         optimiser.step()
         with torch.no_grad():
             mask.clamp_(0, 1)
@@ -213,12 +218,47 @@ def _paper_loop(explainer, x, target):
 
 
 @pytest.mark.parametrize("which", ["1d", "2d"])
-@pytest.mark.parametrize(("game", "reference"), [("deletion", "blur"), ("preservation", "noise")])
-def test_the_explainer_follows_the_paper_loop(which, game, reference, float64_case, assert_follows_paper_loop):
+@pytest.mark.parametrize(("game", "reference", "score"), [
+    ("deletion", "blur", "probability"), ("preservation", "noise", "probability"),
+    ("deletion", "blur", "log_probability"), ("deletion", "zero", "logit")])
+def test_the_explainer_follows_the_paper_loop(which, game, reference, score, float64_case,
+                                              assert_follows_paper_loop):
     model64, x64 = float64_case(which)
-    explainer = MeaningfulPerturbation(model64, game=game, reference=reference, iterations=12, seed=5,
-                                       progress=False)
+    explainer = MeaningfulPerturbation(model64, game=game, reference=reference, score=score, iterations=5,
+                                       seed=5, jitter=2, progress=False)
     assert_follows_paper_loop(explainer, x64, _paper_loop)
+    # not vacuous: the old jitter (the perturbed input shifted, mask included) is a different optimisation
+    target = model64(x64).argmax(1)
+    old = _paper_loop(explainer, x64, target, shift_mask_too=True)
+    assert (old - explainer.attribute(x64, target)).abs().amax() > 1e-3
+
+
+class _Probe(nn.Module):
+    """Two logits ``(w · x[p], 0)``: the model reads the signal at one position only."""
+
+    def __init__(self, position, weight=4.0):
+        super().__init__()
+        self.position, self.weight = position, weight
+
+    def forward(self, x):
+        read = self.weight * x[:, 0, self.position]
+        return torch.stack([read, torch.zeros_like(read)], 1)
+
+
+@pytest.mark.parametrize("game", ["deletion", "preservation"])
+def test_jitter_shifts_the_input_under_a_fixed_mask(game):
+    """A model that reads position 20 only: under the paper's jitter the mask cell at 20 is the only one the
+    score depends on (the input moves under it), so only that cell leaves its start. The old jitter, which
+    shifted the mask with the input, moved cells 20 − τ for every drawn τ (the check fails for it)."""
+    x = torch.linspace(1.0, 2.0, 40, dtype=torch.float64).view(1, 1, 40)
+    explainer = MeaningfulPerturbation(_Probe(20), game=game, reference="zero", mask_scale=1, tv=0.0, jitter=3,
+                                       iterations=30, seed=0, progress=False)
+    saliency = explainer.attribute(x, target=0)[0, 0]
+    others = torch.cat([saliency[:20], saliency[21:]])
+    # deletion: 1 − m, 0 where nothing was deleted; preservation: m, which the L1 prior drives to 0 off cell 20
+    assert saliency[20] > 0.5 and others.amax() < 1e-9, saliency
+    old = _paper_loop(explainer, x, torch.tensor([0]), shift_mask_too=True)[0, 0]
+    assert torch.cat([old[:20], old[21:]]).amax() > 0.1
 
 
 def test_same_seed_same_result_other_seed_other_jitter(vgg, images):
@@ -255,7 +295,7 @@ def test_model_state_is_restored():
 @pytest.mark.parametrize("options", [
     {"game": "insertion"}, {"reference": "gray"}, {"iterations": 0}, {"iterations": 2.5}, {"lr": 0},
     {"lr": -0.1}, {"l1": -1}, {"tv": float("nan")}, {"beta": 0.5}, {"mask_scale": 0}, {"blur_sigma": -1},
-    {"jitter": -1}, {"jitter": 1.5}, {"noise_level": -0.1}, {"seed": "zero"},
+    {"jitter": -1}, {"jitter": 1.5}, {"noise_level": -0.1}, {"seed": "zero"}, {"score": "softmax"},
 ])
 def test_bad_options_raise(options, cnn1d):
     with pytest.raises(ValueError):

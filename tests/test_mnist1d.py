@@ -9,7 +9,7 @@ import pytest
 import torch
 from mnist1d.utils import ObjectView
 
-from course_utils.data import MNIST1DDataset, make_mnist1d, mnist1d
+from course_utils.data import MNIST1DDataset, make_mnist1d, mnist1d, two_digit_composites
 
 mnist1d_module = importlib.import_module("course_utils.data.mnist1d")
 OFFICIAL_KEYS = ("x", "x_test", "y", "y_test", "t")
@@ -153,3 +153,25 @@ def test_cache_is_reused_and_regenerated(tmp_path, monkeypatch, ours):
 def test_bad_split_raises(tmp_path):
     with pytest.raises(ValueError, match="'train', 'test'"):
         mnist1d("validation", root=tmp_path)
+
+
+def test_two_digit_composites_place_both_templates_apart():
+    torch.manual_seed(0)
+    positions = torch.zeros(6, 40, dtype=torch.bool)
+    for k, (start, stop) in enumerate([(3, 12), (20, 28), (10, 21), (0, 7), (30, 40), (15, 24)]):
+        positions[k, start:stop] = True
+    x = torch.randn(6, 1, 40)
+    data = MNIST1DDataset(x.numpy()[:, 0], np.arange(6), positions.numpy())
+    comp = two_digit_composites(data, 5, seed=1)
+    assert comp.x.shape == (5, 1, 40) and comp.y.shape == (5, 2) and comp.positions.shape == (5, 2, 40)
+    assert (comp.y[:, 0] != comp.y[:, 1]).all()
+    for k in range(5):
+        left, right = comp.positions[k]
+        a, b = comp.y[k].tolist()
+        assert left.sum() == positions[a].sum() and right.sum() == positions[b].sum()
+        assert torch.nonzero(left)[0].item() == 1 and torch.nonzero(right)[-1].item() == 38   # margin 1
+        assert torch.nonzero(right)[0].item() > torch.nonzero(left)[-1].item() + 1          # apart
+        # each template's values are its source signal's template values, in order
+        assert torch.equal(comp.x[k, 0][left], x[a, 0][positions[a]])
+        assert torch.equal(comp.x[k, 0][right], x[b, 0][positions[b]])
+    assert torch.equal(two_digit_composites(data, 5, seed=1).x, comp.x)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -215,3 +216,49 @@ def mnist1d(split: str = "train", root: str | os.PathLike = "data") -> MNIST1DDa
         _write_cache(data, path)
     suffix = "" if split == "train" else "_test"
     return MNIST1DDataset(data["x" + suffix], data["y" + suffix], data["positions" + suffix])
+
+
+@dataclass
+class TwoDigitComposites:
+    """Signals holding two digit templates: ``x`` (N, 1, L); ``y`` (N, 2), the left and the right digit's
+    class; ``positions`` (N, 2, L) bool, where each template lies."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    positions: torch.Tensor
+
+
+def two_digit_composites(dataset: MNIST1DDataset, n: int, seed: int = 0, margin: int = 1) -> TwoDigitComposites:
+    """``n`` composite signals for class discrimination (Wagner et al. 2019, Sec. 4): two signals of different
+    classes, drawn with ``seed``, are rolled so that the first one's template starts ``margin`` points from the
+    left end and the second one's ends ``margin`` points from the right end; the second template's points are
+    then written over the first signal (whose background stays). Pairs whose templates would touch are
+    skipped (with the default MNIST-1D settings a template spans 7–11 of 40 points, so few are).
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, not {n!r}.")
+    length = dataset.x.shape[-1]
+    spans = [torch.nonzero(p).flatten() for p in dataset.positions]
+    generator = torch.Generator().manual_seed(seed)
+    xs, ys, positions = [], [], []
+    for _ in range(100 * n):
+        if len(xs) == n:
+            break
+        i, j = torch.randint(len(dataset), (2,), generator=generator).tolist()
+        if dataset.y[i] == dataset.y[j] or len(spans[i]) == 0 or len(spans[j]) == 0:
+            continue
+        left = torch.roll(dataset.x[i, 0], margin - int(spans[i][0]))
+        left_at = torch.roll(dataset.positions[i], margin - int(spans[i][0]))
+        shift_right = length - 1 - margin - int(spans[j][-1])
+        right = torch.roll(dataset.x[j, 0], shift_right)
+        right_at = torch.roll(dataset.positions[j], shift_right)
+        left_end = margin + int(spans[i][-1] - spans[i][0])
+        right_start = length - 1 - margin - int(spans[j][-1] - spans[j][0])
+        if right_start <= left_end + 1:   # the templates would touch
+            continue
+        xs.append(torch.where(right_at, right, left)[None])
+        ys.append(torch.stack([dataset.y[i], dataset.y[j]]))
+        positions.append(torch.stack([left_at, right_at]))
+    if len(xs) < n:
+        raise ValueError(f"found only {len(xs)} pairs with separate templates; ask for fewer than {n}.")
+    return TwoDigitComposites(torch.stack(xs), torch.stack(ys), torch.stack(positions))

@@ -4,7 +4,7 @@ ground truth, sanity checks and FGVis' adversarial-evidence and colour-bias expe
 The comparison table of the project is built by :func:`course_utils.evaluate.evaluate`.
 """
 from course_utils.metrics.adversarial import (adversarial_evidence, channel_permutation_accuracy, excited_fraction,
-                                              mean_channel_mask, relu_outputs)
+                                              maintained_classification_ratio, mean_channel_mask, relu_outputs)
 from course_utils.metrics.bootstrap import Interval, bootstrap_interval
 from course_utils.metrics.drop_increase import DropIncrease, default_keep, drop_increase, keep_top_k
 from course_utils.metrics.insertion_deletion import Curves, auc, deletion, gaussian_blur, insertion
@@ -16,5 +16,6 @@ from course_utils.metrics.similarity import spearman, ssim
 __all__ = ["Curves", "DropIncrease", "Interval", "adversarial_evidence", "auc", "bootstrap_interval",
            "cascading_randomisation", "channel_permutation_accuracy", "default_keep", "deletion", "drop_increase",
            "energy_inside", "excited_fraction", "gaussian_blur", "insertion", "iou_top_k", "keep_top_k",
-           "localisation", "mean_channel_mask", "parameter_layers", "plot_randomisation", "pointing_game",
-           "relu_outputs", "salience_order", "salience_rank", "spearman", "ssim", "top_k_mask"]
+           "localisation", "maintained_classification_ratio", "mean_channel_mask", "parameter_layers",
+           "plot_randomisation", "pointing_game", "relu_outputs", "salience_order", "salience_rank", "spearman",
+           "ssim", "top_k_mask"]

@@ -123,6 +123,30 @@ def channel_permutation_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Ten
     return pd.DataFrame.from_dict(table, orient="index").rename_axis("channel order")
 
 
+def maintained_classification_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                                    class_names: Sequence[str] | None = None,
+                                    batch_size: int = 256) -> pd.DataFrame:
+    """Per class and channel order: the share (%) of the tiles classified correctly with the original ``RGB``
+    order that are still classified correctly with the channels permuted (Wagner et al. 2019, colour-bias
+    experiment). Rows as :func:`channel_permutation_accuracy` (``RGB`` is 100 by definition); a class with no
+    correctly classified tile gets NaN; the column ``all`` pools the classes."""
+    model = check_model(model)
+    x = check_input(x)
+    batch_size = check_batch_size(batch_size)
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"x must be RGB images shaped (N, 3, H, W), not {tuple(x.shape)}.")
+    y, class_names = _check_labelled(x, y, class_names)
+    original = model_outputs(model, x, batch_size).argmax(1) == y
+    table = {}
+    for perm in itertools.permutations(range(3)):
+        kept = (model_outputs(model, x[:, list(perm)], batch_size).argmax(1) == y) & original
+        row = {name: 100 * kept[y == c].sum().item() / original[y == c].sum().item()
+               if original[y == c].any() else float("nan") for c, name in enumerate(class_names)}
+        row["all"] = 100 * kept.sum().item() / original.sum().item() if original.any() else float("nan")
+        table["".join(CHANNELS[i] for i in perm)] = row
+    return pd.DataFrame.from_dict(table, orient="index").rename_axis("channel order")
+
+
 def mean_channel_mask(masks: torch.Tensor, y: torch.Tensor, class_names: Sequence[str] | None = None) -> pd.DataFrame:
     """Mean mask value per class (rows) and RGB channel (columns) of FGVis masks ``(N, 3, H, W)``."""
     if not isinstance(masks, torch.Tensor) or masks.dim() != 4 or masks.shape[1] != 3:
