@@ -40,12 +40,6 @@ def local_workers(spec: str) -> int:
     return int(match.group(1))
 
 
-def _kit_importable() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("course_utils") is not None
-
-
 @contextlib.contextmanager
 def connect(scheduler: str | None = None, cluster: str | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` on ``scheduler`` (an address) or on a ``LocalCluster`` given as ``local:N``;
@@ -64,10 +58,11 @@ def connect(scheduler: str | None = None, cluster: str | None = None) -> Iterato
             client = stack.enter_context(distributed.Client(local))
         else:
             client = stack.enter_context(distributed.Client(scheduler))
-        missing = [address for address, ok in client.run(_kit_importable).items() if not ok]
-        if missing:
-            raise ValueError(f"the workers {missing} cannot import course_utils: install the kit (the same "
-                             "version) on every worker, e.g. pip install -e \".[cluster]\" in their environment.")
+        try:  # a builtin, so that it reaches workers that lack the kit
+            client.run(exec, "import course_utils")
+        except ImportError as err:
+            raise ValueError(f"a worker cannot import course_utils ({err}): install the kit (the same version) "
+                             "on every worker, e.g. pip install -e \".[cluster]\" in their environment.") from None
         yield client
 
 
