@@ -60,7 +60,7 @@ def _class(subs: Path, out: Path) -> dict:
     unchecked = nbformat.from_dict(json.loads(json.dumps(student)))
     unchecked.cells = [c for c in unchecked.cells if "self_check" not in c.metadata.get("tags", [])]
     snoop = (f"import glob, tempfile\ntargets = [{str(RUBRIC)!r}, *glob.glob({str(subs)!r} + '/*.ipynb'),\n"
-             "           *glob.glob(tempfile.gettempdir() + '/course-grade-staged-*/*.ipynb')]\n"
+             "           *glob.glob(tempfile.gettempdir() + '/course-grade-staged-*/**/*.ipynb', recursive=True)]\n"
              "for path in targets:\n    try:\n        open(path).read()\n        print('read:', path)\n"
              "    except PermissionError:\n        print('blocked: PermissionError')\n"
              "try:\n"

@@ -5,8 +5,8 @@ submissions folder); the rubric and its held-out cases and references travel ins
 local pool passes them to each thread (over the cluster's network: use a TLS scheduler address on a network
 you do not trust). On the worker, :func:`grade_staged` writes the notebook into a private staging folder of
 that worker process and calls :func:`course_utils.grading.batch.grade_one` on it, unchanged: private temporary
-directory, sandbox limits and access guard (student code may open neither the staging folder nor the
-instructor's rubric, report and submissions paths, which matters on a shared file system), per-cell/total/check
+directory, sandbox limits and access guard (student code may open neither the staging folder of any worker on
+the machine nor the instructor's rubric, report and submissions paths, which matters on a shared file system), per-cell/total/check
 timeouts and output cap, and no student process ever receives the rubric.
 A worker that dies is replaced and its task run again by the scheduler; a submission whose workers keep dying
 gets the status "grader error". The report is written once, by the instructor's process
@@ -30,12 +30,24 @@ _staging: Path | None = None
 _staging_lock = threading.Lock()
 
 
+def staging_root() -> Path:
+    """``<tmp>/course-grade-staged-<uid>``: the folder (mode 0700, ours) holding every worker process's staged
+    notebooks on this machine; student code may open nothing under it, so that no student reads the notebook
+    another worker on the same machine is grading."""
+    root = Path(tempfile.gettempdir()) / f"course-grade-staged-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    info = root.lstat()
+    if not root.is_dir() or root.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"{root} is not a private folder of this user; remove it and grade again.")
+    return root
+
+
 def _staging_dir() -> Path:
-    """This worker process's folder for received notebooks (mode 0700, made once)."""
+    """This worker process's folder for received notebooks, inside :func:`staging_root` (made once)."""
     global _staging
     with _staging_lock:
         if _staging is None or not _staging.is_dir():
-            _staging = Path(tempfile.mkdtemp(prefix="course-grade-staged-"))
+            _staging = Path(tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=staging_root()))
         return _staging
 
 
@@ -45,7 +57,7 @@ def grade_staged(job: tuple[str, bytes | None], settings: Settings, rubric: Rubr
     student, notebook = job
     staging = _staging_dir()
     # jobs = all cores: one BLAS thread per student process, as Dask gives its own workers
-    local = dataclasses.replace(settings, private_paths=(*settings.private_paths, staging),
+    local = dataclasses.replace(settings, private_paths=(*settings.private_paths, staging.parent),
                                 jobs=os.cpu_count() or 1)
     path = None
     if notebook is not None:
