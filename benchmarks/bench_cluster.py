@@ -50,7 +50,8 @@ def _evaluation(quick: bool):
     return load_pretrained("mnist1d", device="cpu"), data, ["saliency", "smoothgrad"], 128, 32
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False, execute: bool = True, n_eval: int | None = None) -> list[dict]:
+    """``execute=False``: score the notebooks only (``--no-execute``); ``n_eval``: evaluation samples."""
     from distributed import Client, LocalCluster
 
     rows = []
@@ -61,6 +62,8 @@ def run(quick: bool = False) -> list[dict]:
         for i in range(1 if quick else 2):
             shutil.copyfile(STANDIN, subs / f"student{i}.ipynb")
         model, data, methods, n, batch = _evaluation(quick)
+        n = n_eval or n
+        execute = execute and not quick
         repeat = 1 if quick else 2
         clusters = []
         for workers in (1, 2):
@@ -71,12 +74,13 @@ def run(quick: bool = False) -> list[dict]:
             client.run(importlib.import_module, "course_utils.grading.remote")  # torch imported before timing
             clusters.append((workers, local, client, time.perf_counter() - start))
         try:
-            grade_fns = [_grader(subs, workdir / "local", not quick, "--jobs", "1")]
-            grade_fns += [_grader(subs, workdir / f"c{w}", not quick, "--scheduler", local.scheduler_address)
+            grade_fns = [_grader(subs, workdir / "local", execute, "--jobs", "1")]
+            grade_fns += [_grader(subs, workdir / f"c{w}", execute, "--scheduler", local.scheduler_address)
                           for w, local, _, _ in clusters]
             rounds = timed_rounds(grade_fns, repeat=1, warmup=0)
             for (workers, *_), seconds in zip(clusters, rounds[1:]):
-                rows.append(row(f"grading {len(list(subs.iterdir()))} notebooks, {workers} worker(s)", seconds,
+                what = "notebooks" if execute else "notebooks, score only"
+                rows.append(row(f"grading {len(list(subs.iterdir()))} {what}, {workers} worker(s)", seconds,
                                 "course-grade --jobs 1", rounds[0]))
 
             def evaluation(client=None):
