@@ -2,10 +2,11 @@
 scheduler's overhead per task.
 
 ``ratio`` = cluster seconds / single-process seconds within a round (below 1: the cluster is faster). The
-clusters are started, and their workers have imported the kit, before timing (start-up is its own row). Grading: a class of copies of the
-stand-in assignment notebook (tests/fixtures/grading), executed and scored, vs ``--jobs 1``. Evaluation: the
-shipped MNIST-1D model on a subset of the test set (random data of the same shape in quick mode) vs
-``evaluate()`` without a client. Overhead: the seconds per no-op task through :func:`course_utils.cluster.run_tasks`.
+clusters are started, and their workers have imported the kit, before timing (start-up is its own row).
+Grading: a class of copies of the stand-in assignment notebook (tests/fixtures/grading), executed (or scored
+only, ``execute=False``) vs ``--jobs 1``. Evaluation: the shipped MNIST-1D model on a subset of the test set
+(random data of the same shape in quick mode) vs ``evaluate()`` without a client. Overhead: the seconds per
+no-op task through :func:`course_utils.cluster.run_tasks`.
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ local pool passes them to each thread (over the cluster's network: use a TLS sch
 you do not trust). On the worker, :func:`grade_staged` writes the notebook into a private staging folder of
 that worker process and calls :func:`course_utils.grading.batch.grade_one` on it, unchanged: private temporary
 directory, sandbox limits and access guard (student code may open neither the staging folder of any worker on
-the machine nor the instructor's rubric, report and submissions paths, which matters on a shared file system), per-cell/total/check
-timeouts and output cap, and no student process ever receives the rubric.
+the machine nor the instructor's rubric, report and submissions paths, which matters on a shared file system),
+per-cell/total/check timeouts and output cap, and no student process ever receives the rubric.
 A worker that dies is replaced and its task run again by the scheduler; a submission whose workers keep dying
 gets the status "grader error". The report is written once, by the instructor's process
 (:func:`course_utils.grading.batch.grade_all`).
