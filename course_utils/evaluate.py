@@ -9,19 +9,24 @@ original input. The ``random`` explainer (uniform random maps) is the baseline a
 Command line (writes ``<out>/<dataset>_evaluation.csv`` and ``.png``)::
 
     python -m course_utils.evaluate mnist1d --methods saliency gradcam --out results/ [--n N] [--keep K]
+    python -m course_utils.evaluate hmt --out results/ --cluster local:4      # or --scheduler tcp://host:8786
 
 Without ``--n``, fast methods run on the full test set (MNIST-1D 1000 signals, HMT 496 tiles) and the
 optimisation methods (:data:`OPTIMISATION_METHODS`) on the first :data:`OPTIMISATION_SUBSET` samples of the
 same seeded order, so the CPU run stays within minutes; the ``n`` column of the table says how many each used.
+With ``--scheduler``/``--cluster`` the work is split into (method × ``--batch-size`` samples) Dask tasks
+(:mod:`course_utils.cluster`); the table is the same, bit for bit on the CPU, except the seconds.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import inspect
 import pkgutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -33,7 +38,7 @@ from course_utils.explainers.base import Explainer, progress_bar
 from course_utils.metrics.bootstrap import bootstrap_interval
 from course_utils.metrics.drop_increase import check_keep, default_keep, drop_increase
 from course_utils.metrics.insertion_deletion import deletion, insertion
-from course_utils.metrics.localisation import localisation
+from course_utils.metrics.localisation import energy_inside, iou_top_k, pointing_game
 from course_utils.metrics.scoring import check_batch_size, check_input, check_model, model_outputs
 
 METRICS = ["Drop%", "Increase%", "insertion AUC", "deletion AUC", "seconds per sample"]
@@ -117,18 +122,58 @@ def _explain(explainer: Explainer, x: torch.Tensor, target: torch.Tensor, batch_
     return torch.cat(maps), time.perf_counter() - start
 
 
-def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: float | None = None,
-             n: int | None = None, batch_size: int = 64, seed: int = 0, progress: bool = True,
-             out: str | Path | None = None, step: int | None = None) -> pd.DataFrame:
-    """One row per method: ``method``, ``n``, :data:`METRICS` (and :data:`LOCALISATION` when ``dataset`` has
-    ``.positions``); written to the CSV file ``out`` if given.
+def _per_sample(model: nn.Module, explainer: Explainer, name: str, x: torch.Tensor, target: torch.Tensor,
+                truth: torch.Tensor | None, keep: float, step: int | None, batch_size: int,
+                progress: bool) -> dict:
+    """One method's per-sample scores on ``x`` (and its explaining seconds), before any averaging.
 
-    ``dataset``: an object with ``.x`` (e.g. ``course_utils.data.mnist1d("test")``) or an input tensor.
-    ``keep``: Drop/Increase keep fraction (None = 0.3 for 1-D signals, 0.9 for images). ``n``: a seeded random
-    subset of that many samples (None = all). ``batch_size``: samples per explainer call and per scoring
-    chunk. ``step``: positions per insertion/deletion step (None = 1 for 1-D, one image row for images).
-    ``seed`` picks the subset and is passed to seeded methods.
+    Every computation here runs in batches of ``batch_size`` samples (the explainer's calls, the metrics' model
+    passes) or sample by sample, so a slice of samples that starts at a multiple of ``batch_size`` gets exactly
+    the values it gets inside the whole set: the cluster path (:func:`_chunk_task`) relies on it.
     """
+    maps, seconds = _explain(explainer, x, target, batch_size, progress, name)
+    scores = drop_increase(model, x, maps, target, keep=keep, batch_size=batch_size)
+    ins = insertion(model, x, maps, target, step=step, batch_size=batch_size, progress=progress)
+    dele = deletion(model, x, maps, target, step=step, batch_size=batch_size, progress=progress)
+    parts = {"drop": scores.drop_per_sample, "increased": scores.increased, "insertion": ins.auc,
+             "deletion": dele.auc, "seconds": seconds}
+    if truth is not None:
+        parts.update(pointing=pointing_game(maps, truth), energy=energy_inside(maps, truth),
+                     iou=iou_top_k(maps, truth))
+    return parts
+
+
+def _row(name: str, parts: Sequence[dict]) -> dict:
+    """The table row of one method from its per-sample scores (one dict, or one per chunk in sample order)."""
+    def whole(key):
+        return torch.cat([p[key] for p in parts])
+
+    n = whole("drop").shape[0]
+    row = {"method": name, "n": n, "Drop%": 100.0 * whole("drop").mean().item(),
+           "Increase%": 100.0 * whole("increased").float().mean().item(),
+           "insertion AUC": whole("insertion").mean().item(), "deletion AUC": whole("deletion").mean().item(),
+           "seconds per sample": sum(p["seconds"] for p in parts) / n}
+    if "pointing" in parts[0]:
+        row.update({"pointing game": whole("pointing").float().mean().item(),
+                    "energy inside": whole("energy").mean().item(), "IoU top-k": whole("iou").mean().item()})
+    return row
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What every method of one evaluate() call shares: the model, the subset's inputs, targets and truth."""
+
+    model: nn.Module
+    x: torch.Tensor
+    target: torch.Tensor
+    truth: torch.Tensor | None
+    keep: float
+    step: int | None
+    batch_size: int
+    seed: int
+
+
+def _prepare(model, dataset, keep, n, batch_size, seed, step) -> _Prepared:
     model = check_model(model)
     batch_size = check_batch_size(batch_size)
     x = _inputs(dataset)
@@ -139,17 +184,82 @@ def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: flo
     x = x[subset].to(device)
     truth = None if truth is None else truth[subset].to(device)
     target = model_outputs(model, x, batch_size).argmax(1)
-    rows = []
-    for name, explainer in progress_bar(_methods(methods, model, seed), enabled=progress, desc="methods"):
-        maps, seconds = _explain(explainer, x, target, batch_size, progress, name)
-        scores = drop_increase(model, x, maps, target, keep=keep, batch_size=batch_size)
-        ins = insertion(model, x, maps, target, step=step, batch_size=batch_size, progress=progress)
-        dele = deletion(model, x, maps, target, step=step, batch_size=batch_size, progress=progress)
-        rows.append({"method": name, "n": x.shape[0], "Drop%": scores.drop, "Increase%": scores.increase,
-                     "insertion AUC": ins.mean_auc, "deletion AUC": dele.mean_auc,
-                     "seconds per sample": seconds / x.shape[0],
-                     **(localisation(maps, truth) if truth is not None else {})})
-    table = pd.DataFrame(rows, columns=["method", "n", *METRICS, *(LOCALISATION if truth is not None else [])])
+    return _Prepared(model, x, target, truth, keep, step, batch_size, seed)
+
+
+def _chunk_task(job: tuple[int, str, int, int], prepared: Sequence[_Prepared]) -> dict:
+    """Cluster task: method ``name`` on samples ``start:stop`` of evaluation ``which`` (its own model copy, so
+    that tasks sharing a worker never share hooks or modes)."""
+    which, name, start, stop = job
+    p = prepared[which]
+    model = copy.deepcopy(p.model)
+    explainer = build_explainer(name, model, p.seed)
+    truth = None if p.truth is None else p.truth[start:stop]
+    return _per_sample(model, explainer, name, p.x[start:stop], p.target[start:stop], truth, p.keep, p.step,
+                       p.batch_size, progress=False)
+
+
+def _table(rows: list[dict], located: bool) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["method", "n", *METRICS, *(LOCALISATION if located else [])])
+
+
+def _evaluate_on_cluster(client, runs: Sequence[tuple[_Prepared, Sequence[str]]],
+                         progress: bool) -> list[pd.DataFrame]:
+    """Tables of several evaluations, their (method × chunk of ``batch_size`` samples) tasks all on ``client``."""
+    from course_utils.cluster import run_tasks
+
+    jobs = [(which, name, start, min(start + p.batch_size, p.x.shape[0]))
+            for which, (p, names) in enumerate(runs) for name in names
+            for start in range(0, p.x.shape[0], p.batch_size)]
+    parts = run_tasks(client, _chunk_task, jobs, shared={"prepared": [p for p, _ in runs]}, progress=progress,
+                      desc="evaluation tasks")
+    tables = []
+    for which, (p, names) in enumerate(runs):
+        rows = [_row(name, [part for job, part in zip(jobs, parts) if job[:2] == (which, name)])
+                for name in names]
+        tables.append(_table(rows, p.truth is not None))
+    return tables
+
+
+def _names(methods) -> list[str]:
+    if isinstance(methods, (str, tuple)) or not isinstance(methods, Sequence) or not methods:
+        raise ValueError("methods must be a non-empty list of registry names, e.g. ['saliency', 'gradcam'].")
+    bad = [m for m in methods if not isinstance(m, str)]
+    if bad:
+        raise ValueError(f"on a cluster, methods must be registry names (each worker builds its own explainer), "
+                         f"not {bad[0]!r}.")
+    for name in methods:
+        if name not in base.available():
+            load_explainers()
+        base.get(name)
+    return list(methods)
+
+
+def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: float | None = None,
+             n: int | None = None, batch_size: int = 64, seed: int = 0, progress: bool = True,
+             out: str | Path | None = None, step: int | None = None, client=None) -> pd.DataFrame:
+    """One row per method: ``method``, ``n``, :data:`METRICS` (and :data:`LOCALISATION` when ``dataset`` has
+    ``.positions``); written to the CSV file ``out`` if given.
+
+    ``dataset``: an object with ``.x`` (e.g. ``course_utils.data.mnist1d("test")``) or an input tensor.
+    ``keep``: Drop/Increase keep fraction (None = 0.3 for 1-D signals, 0.9 for images). ``n``: a seeded random
+    subset of that many samples (None = all). ``batch_size``: samples per explainer call and per scoring
+    chunk. ``step``: positions per insertion/deletion step (None = 1 for 1-D, one image row for images).
+    ``seed`` picks the subset and is passed to seeded methods. ``client``: a ``dask.distributed`` client
+    (:func:`course_utils.cluster.connect`) to run (method × ``batch_size`` samples) tasks on its cluster;
+    ``methods`` are then registry names, and the table equals the one computed here except for the seconds.
+    """
+    prepared = _prepare(model, dataset, keep, n, batch_size, seed, step)
+    if client is not None:
+        table = _evaluate_on_cluster(client, [(prepared, _names(methods))], progress)[0]
+    else:
+        rows = []
+        for name, explainer in progress_bar(_methods(methods, prepared.model, seed), enabled=progress,
+                                            desc="methods"):
+            parts = _per_sample(prepared.model, explainer, name, prepared.x, prepared.target, prepared.truth,
+                                prepared.keep, step, prepared.batch_size, progress)
+            rows.append(_row(name, [parts]))
+        table = _table(rows, prepared.truth is not None)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
@@ -227,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     """Command line entry: evaluate the shipped model of a dataset; writes CSV + PNG into ``--out``."""
     import matplotlib.pyplot as plt
 
+    from course_utils.cluster import connect, local_workers
     from course_utils.models import load_pretrained
 
     parser = argparse.ArgumentParser(prog="python -m course_utils.evaluate", description=__doc__.split("\n")[0])
@@ -242,7 +353,13 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--image-size", type=int, default=64, help="HMT tile size the model was trained on")
     parser.add_argument("--device", default=None)
     parser.add_argument("--no-progress", action="store_true")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run (method × batch) tasks on a running dask.distributed cluster")
+    where.add_argument("--cluster", metavar="local:N", help="run them on a Dask cluster of N local worker processes")
     args = parser.parse_args(argv)
+    if args.cluster is not None:
+        local_workers(args.cluster)
 
     methods = args.methods or load_explainers()
     model = load_pretrained(args.dataset, device=args.device)
@@ -250,8 +367,15 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     groups = [([m for m in methods if m not in OPTIMISATION_METHODS], args.n),
               ([m for m in methods if m in OPTIMISATION_METHODS],
                args.n if args.n is not None else OPTIMISATION_SUBSET[args.dataset])]
-    tables = [evaluate(model, dataset, group, keep=args.keep, n=n, batch_size=args.batch_size, seed=args.seed,
-                       progress=not args.no_progress, step=args.step) for group, n in groups if group]
+    groups = [(group, n) for group, n in groups if group]
+    with connect(args.scheduler, args.cluster) as client:
+        if client is None:
+            tables = [evaluate(model, dataset, group, keep=args.keep, n=n, batch_size=args.batch_size,
+                               seed=args.seed, progress=not args.no_progress, step=args.step) for group, n in groups]
+        else:
+            runs = [(_prepare(model, dataset, args.keep, n, args.batch_size, args.seed, args.step), _names(group))
+                    for group, n in groups]
+            tables = _evaluate_on_cluster(client, runs, progress=not args.no_progress)
     table = pd.concat(tables, ignore_index=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

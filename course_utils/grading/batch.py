@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_utils import cluster
 from course_utils.explainers.base import progress_bar
 from course_utils.grading import execute, extract, report, sandbox
 from course_utils.grading.rubric import Rubric, load_rubric
@@ -37,7 +38,8 @@ class Submission:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything one grading run needs (the CLI fills it from its options)."""
+    """Everything one grading run needs (the CLI fills it from its options); ``private_paths``: more paths
+    that student code may not open (a cluster worker's folder of received notebooks)."""
 
     submissions: Path
     assignment: str
@@ -53,6 +55,9 @@ class Settings:
     run_notebooks: bool = True
     secret_seed: int | None = None
     progress: bool = True
+    scheduler: str | None = None
+    cluster: str | None = None
+    private_paths: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -117,7 +122,7 @@ def _private_paths(settings: Settings) -> tuple[Path, ...]:
     paths += [out / n for n in ("grades.csv", "feedback", "executed")] if holds_code(out) else [out]
     if not holds_code(settings.submissions.resolve()):
         paths.append(settings.submissions.resolve())
-    return tuple(paths)
+    return tuple(paths) + tuple(p.resolve() for p in settings.private_paths)
 
 
 def _read_capped(path: Path, cap: int) -> bytes | None:
@@ -166,22 +171,35 @@ def grade_one(sub: Submission, settings: Settings, rubric: Rubric, held: list[He
 
 
 def grade_all(settings: Settings) -> list[Grade]:
-    """Grade every submission (``settings.jobs`` at a time) and write the report into ``settings.out``."""
+    """Grade every submission and write the report into ``settings.out``: ``settings.jobs`` at a time here, or
+    one Dask task each on ``settings.scheduler`` / a ``settings.cluster`` = ``local:N`` cluster
+    (:mod:`course_utils.grading.remote`)."""
     if settings.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, not {settings.jobs}.")
     for name in ("timeout_cell", "timeout_total", "timeout_check", "max_output_bytes", "memory_bytes"):
         if not getattr(settings, name) > 0:
             raise ValueError(f"{name} must be positive, not {getattr(settings, name)}.")
+    if settings.cluster is not None:
+        cluster.local_workers(settings.cluster)
+    if (settings.scheduler or settings.cluster) and settings.jobs != 1:
+        raise ValueError("--jobs sets the pool on this machine; on a cluster, each worker thread grades one "
+                         "submission at a time: drop --jobs (or start more workers).")
     rubric = load_rubric(settings.rubric)
     subs = find_submissions(settings.submissions, settings.assignment)
     seed = settings.secret_seed if settings.secret_seed is not None else secrets.randbits(63)
     held = held_out(rubric, seed)
     grades = []
-    with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
-        futures = [pool.submit(grade_one, s, settings, rubric, held) for s in subs]
-        for future in progress_bar(as_completed(futures), enabled=settings.progress, desc="grading",
-                                   total=len(futures)):
-            grades.append(future.result())
+    with cluster.connect(settings.scheduler, settings.cluster) as client:
+        if client is not None:
+            from course_utils.grading.remote import grade_on_cluster
+
+            grades = grade_on_cluster(client, subs, settings, rubric, held)
+        else:
+            with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
+                futures = [pool.submit(grade_one, s, settings, rubric, held) for s in subs]
+                for future in progress_bar(as_completed(futures), enabled=settings.progress, desc="grading",
+                                           total=len(futures)):
+                    grades.append(future.result())
     grades.sort(key=lambda g: g.student_id)
     report.write_report(settings.out, settings.assignment, rubric, grades)
     return grades

@@ -3,6 +3,8 @@
 Example::
 
     course-grade submissions/ --assignment 08_project_evaluation --out grades/ --jobs 4
+    course-grade submissions/ --assignment 08_project_evaluation --out grades/ --cluster local:4
+    course-grade submissions/ --assignment 08_project_evaluation --out grades/ --scheduler tcp://node01:8786
 
 The rubric defaults to ``solutions/rubrics/<assignment>.py`` (looked up from the current directory, then from
 the kit's checkout). See :mod:`course_utils.grading` for what is run, where, and how it is scored.
@@ -30,7 +32,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--assignment", required=True, help="assignment name, e.g. 08_project_evaluation")
     p.add_argument("--out", type=Path, default=Path("grades"), help="report folder (default: grades/)")
     p.add_argument("--rubric", type=Path, help="rubric file (default: solutions/rubrics/<assignment>.py)")
-    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default: 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="submissions graded in parallel on this machine (default: 1; not with a cluster)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on a running dask.distributed cluster, one task per submission")
+    where.add_argument("--cluster", metavar="local:N", help="grade on a Dask cluster of N local worker processes")
     p.add_argument("--timeout-cell", type=float, default=300, help="seconds per notebook cell (default: 300)")
     p.add_argument("--timeout-total", type=float, default=1800, help="seconds per notebook (default: 1800)")
     p.add_argument("--timeout-check", type=float, default=60,
@@ -56,7 +63,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     timeout_cell=args.timeout_cell, timeout_total=args.timeout_total,
                     timeout_check=args.timeout_check, max_output_bytes=args.max_output_bytes,
                     memory_bytes=args.max_memory_mb * 2**20, parameters=parameters,
-                    run_notebooks=not args.no_execute, secret_seed=args.secret_seed, progress=not args.quiet)
+                    run_notebooks=not args.no_execute, secret_seed=args.secret_seed, progress=not args.quiet,
+                    scheduler=args.scheduler, cluster=args.cluster)
 
 
 def main(argv: list[str] | None = None) -> int:
