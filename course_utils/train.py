@@ -197,7 +197,7 @@ def train_generator(dataset: str, config: TrainConfig | None = None, root: str |
         config = config or MNIST1D_VAE_CONFIG
         train_set, test_set = mnist1d("train", root=root or "data"), mnist1d("test", root=root or "data")
         torch.manual_seed(config.seed)
-        model = SignalVAE(mean=train_set.x.mean().item(), std=train_set.x.std().item(), noise_std=0.15)
+        model = SignalVAE(mean=train_set.x.mean().item(), std=train_set.x.std().item(), noise_std=0.3)
         image_size = None
     elif dataset == "hmt":
         config = config or HMT_VAE_CONFIG

@@ -109,3 +109,18 @@ def test_bad_input_raises(bad, vae, signals):
     args = {"generator": vae, "x": signals, "region": region_of(3)} | bad
     with pytest.raises(ValueError):
         acceptable_variations(args.pop("generator"), args.pop("x"), args.pop("region"), progress=False, **args)
+
+
+def test_shipped_mnist1d_generator_matches_its_metadata(shared_data):
+    from course_utils.data import mnist1d
+    from course_utils.models import load_generator, load_pretrained
+    from course_utils.models.pretrained import GENERATORS, WEIGHTS_DIR
+    from course_utils.train import generator_quality
+    assert (WEIGHTS_DIR / GENERATORS["mnist1d"]).stat().st_size < 1_000_000
+    generator, meta = load_generator("mnist1d", device="cpu", with_metadata=True)
+    quality = generator_quality(generator, load_pretrained("mnist1d", device="cpu"),
+                                mnist1d("test", root=shared_data / "mnist1d"), seed=meta["seed"])
+    assert quality["reconstruction_accuracy"] == pytest.approx(meta["reconstruction_accuracy"], abs=1e-9)
+    assert quality["test_reconstruction_mse"] == pytest.approx(meta["test_reconstruction_mse"], rel=1e-4)
+    with pytest.raises(ValueError):
+        load_generator("imagenet")
