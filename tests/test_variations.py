@@ -124,3 +124,19 @@ def test_shipped_mnist1d_generator_matches_its_metadata(shared_data):
     assert quality["test_reconstruction_mse"] == pytest.approx(meta["test_reconstruction_mse"], rel=1e-4)
     with pytest.raises(ValueError):
         load_generator("imagenet")
+
+
+def test_fit_vae_lowers_the_loss_and_is_seeded():
+    from course_utils.train import TrainConfig, fit_vae
+    x = torch.randn(64, 1, 40, generator=torch.Generator().manual_seed(7))
+    config = TrainConfig(epochs=3, lr=3e-3, batch_size=16, weight_decay=0.0, val_fraction=0.25)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = SignalVAE(latent=4, channels=8)
+        history = fit_vae(model, x, config, device="cpu", progress=False)
+        runs.append(model.state_dict())
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert len(history.val_accuracy) == 3 and all(v > 0 for v in history.val_accuracy)   # held-out MSE
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+    assert not model.training
