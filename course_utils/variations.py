@@ -11,7 +11,9 @@ VAE's normalised units, σ its likelihood's ``noise_std``) and ``L_contextual = 
 is: the negative log-density of the VAE's prior ``N(0, I)``). With λ = 1 the sum is the negative log-posterior of ``z`` given the visible part of
 ``X`` under the VAE's Gaussian likelihood, so ``z′`` is its MAP estimate: ``G(z′)`` agrees with
 the context and is a plausible sample, and the content it puts inside ``B`` is one acceptable variation.
-Different starting points ``z₀ ~ N(0, I)`` (seeded) give different variations. ``z′`` is found by Adam on ``z``
+Different starting points ``z₀ ~ N(0, I)`` (seeded) give different variations. ``value_range=(low, high)``
+clips ``G(z′)`` to the valid input range (HMT tiles: ``(0, 1)``), as a decoder without a squashing output can
+overshoot it. ``z′`` is found by Adam on ``z``
 only (gradients by ``torch.autograd.grad``; the generator's parameters, mode and gradients are left as found).
 """
 from __future__ import annotations
@@ -66,9 +68,11 @@ def _check(generator, x, region, n_variations, steps, lr, context_weight, seed) 
 
 def acceptable_variations(generator, x: torch.Tensor, region: torch.Tensor, n_variations: int = 8,
                           steps: int = 200, lr: float = 0.05, context_weight: float = 1.0, seed: int = 0,
-                          progress: bool = True) -> Variations:
+                          value_range: tuple[float, float] | None = None, progress: bool = True) -> Variations:
     """``n_variations`` acceptable variations of the region ``B`` of every input (see the module docstring)."""
     region = _check(generator, x, region, n_variations, steps, lr, context_weight, seed)
+    if value_range is not None and (len(value_range) != 2 or not value_range[0] < value_range[1]):
+        raise ValueError(f"value_range must be (low, high) with low < high, e.g. (0, 1), not {value_range!r}.")
     n, k = x.shape[0], n_variations
     keep = (1 - region).unsqueeze(1).repeat_interleave(k, 0)               # (N·K, 1, *s), 1 outside B
     with torch.no_grad():
@@ -89,6 +93,8 @@ def acceptable_variations(generator, x: torch.Tensor, region: torch.Tensor, n_va
             z -= lr * (first / (1 - beta1 ** step)) / ((second / (1 - beta2 ** step)).sqrt() + eps)
     with torch.no_grad():
         generated = generator.decode(z.detach())
+        if value_range is not None:
+            generated = generated.clamp(*value_range)
         inputs = x.repeat_interleave(k, 0) * keep + generated * (1 - keep)
         outside = ((generated - x.repeat_interleave(k, 0)).square() * keep).flatten(1).sum(1)
         outside = outside / (keep.flatten(1).sum(1) * x.shape[1]).clamp(min=1)

@@ -84,6 +84,11 @@ def test_images_with_the_tile_vae():
     out = acceptable_variations(TileVAE(latent=4, channels=(4, 4, 4, 4)).eval(), tiles, region, n_variations=2,
                                 steps=2, progress=False)
     assert out.inputs.shape == (2, 2, 3, 64, 64)
+    clipped = acceptable_variations(TileVAE(latent=4, channels=(4, 4, 4, 4)).eval(), tiles, region,
+                                    n_variations=2, steps=2, value_range=(0.4, 0.6), progress=False)
+    assert clipped.generated.min() >= 0.4 and clipped.generated.max() <= 0.6
+    with pytest.raises(ValueError):
+        acceptable_variations(TileVAE(latent=4, channels=(4, 4, 4, 4)), tiles, region, value_range=(1, 0))
     assert torch.equal(out.inputs[:, :, :, 0:16], tiles.unsqueeze(1)[:, :, :, 0:16].expand(-1, 2, -1, -1, -1))
 
 
