@@ -18,7 +18,7 @@ with ``n1 = |Λ_on|``, ``n2 = |Λ_off|``. Positions are the cells of a coarse gr
 ``(cells + 1)`` cell sizes, cropped at a random shift. ``M_0`` is binary, each cell on with probability
 ``initial_keep``; ``p_0 = 0``; ``f`` is the target's softmax probability; the removed input becomes ``baseline``.
 
-What the printed algorithm leaves open, and what we measured (``course_utils.metrics.iterative`` and notebook 05):
+What the printed algorithm leaves open, and what we measured (notebook 05, section 7; README):
 
 1. *Counts.* ``n1 · p_i`` is rarely an integer. Rounding it freezes the walk on a coarse grid: a confident model
    (p > 1 − 1/(2 n2)) never brings a cell back, so the walk stays at ``M_0``. We draw the count by stochastic
@@ -34,8 +34,12 @@ What the printed algorithm leaves open, and what we measured (``course_utils.met
    weight instead of being erased), followed by the printed ``M_i ← M_i + η V M_{i−1}`` with ``V`` the printed
    sum of squared neighbour differences of ``M_i / max M_i`` (scale-free; ``η = 0`` switches it off). The map
    is ``M_N / max M_N``.
-4. ``weights="visits"``: the same walk, the map is the mean of the visited binary masks ``(1/N) Σ U(1[Λ_on])``
-   (the course's earlier reading, which ignores ``Δp``).
+4. ``weights="visits"``: the same walk, the map is the mean of the evaluated binary sets, ``(1/N) Σ 1[Λ_on]``,
+   upsampled (the course's earlier reading, which ignores ``Δp``).
+
+Every map is upsampled to the input without a shift (linear / bilinear, ``align_corners=False``); ``lr`` (η)
+defaults to 0 because the paper gives no value and the term only rescales: on 100 MNIST-1D test signals
+(300 iterations, 10 cells) η = 0.02 moved the deletion / insertion AUC by 0.003.
 
 Batches: every sample has its own sets, weights and probabilities; the random numbers (shift, the order in which
 positions are drawn, the stochastic rounding) are drawn once per step for the whole batch from a local generator
