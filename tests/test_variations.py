@@ -116,12 +116,22 @@ def test_bad_input_raises(bad, vae, signals):
         acceptable_variations(args.pop("generator"), args.pop("x"), args.pop("region"), progress=False, **args)
 
 
+@pytest.mark.parametrize("name", ["mnist1d", "hmt"])
+def test_shipped_generators_are_small_and_make_the_classifiers_inputs(name):
+    from course_utils.models import load_generator
+    from course_utils.models.pretrained import GENERATORS, WEIGHTS_DIR
+    assert (WEIGHTS_DIR / GENERATORS[name]).stat().st_size < 1_000_000
+    generator, meta = load_generator(name, device="cpu", with_metadata=True)
+    shape = (1, 40) if name == "mnist1d" else (3, 64, 64)
+    assert generator.decode(torch.zeros(2, generator.latent)).shape == (2, *shape)
+    assert meta["dataset"] == name and {"seed", "reconstruction_accuracy", "train_seconds", "versions"} <= set(meta)
+
+
 def test_shipped_mnist1d_generator_matches_its_metadata(shared_data):
+    # (the HMT generator's figures are recomputed the same way, but loading the HMT test tiles is slow)
     from course_utils.data import mnist1d
     from course_utils.models import load_generator, load_pretrained
-    from course_utils.models.pretrained import GENERATORS, WEIGHTS_DIR
     from course_utils.train import generator_quality
-    assert (WEIGHTS_DIR / GENERATORS["mnist1d"]).stat().st_size < 1_000_000
     generator, meta = load_generator("mnist1d", device="cpu", with_metadata=True)
     quality = generator_quality(generator, load_pretrained("mnist1d", device="cpu"),
                                 mnist1d("test", root=shared_data / "mnist1d"), seed=meta["seed"])
