@@ -1,7 +1,9 @@
 """Seeded, deterministic training of the course models; ``python -m course_utils.train mnist1d|hmt``.
 
 The shipped weights (``course_utils/models/weights``) were made with the defaults of this module:
-``python -m course_utils.train mnist1d`` and ``python -m course_utils.train hmt``.
+``python -m course_utils.train mnist1d`` and ``python -m course_utils.train hmt`` (the classifiers),
+``python -m course_utils.train mnist1d --model vae`` and ``python -m course_utils.train hmt --model vae`` (the
+generators of :mod:`course_utils.variations`).
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from torch import nn
 import course_utils
 from course_utils.device import get_device
 from course_utils.explainers.base import progress_bar
-from course_utils.models import ShallowCNN1D, VGG7, save_checkpoint
-from course_utils.models.pretrained import PRETRAINED, WEIGHTS_DIR
+from course_utils.models import VAE, ShallowCNN1D, SignalVAE, TileVAE, VGG7, load_pretrained, save_checkpoint
+from course_utils.models.pretrained import GENERATORS, PRETRAINED, WEIGHTS_DIR
 
 
 @dataclass
@@ -119,6 +121,101 @@ MNIST1D_CONFIG = TrainConfig(epochs=60, lr=3e-3, batch_size=100, weight_decay=1e
 HMT_CONFIG = TrainConfig(epochs=40, lr=2e-3, batch_size=32, weight_decay=1e-4, augment=True)
 
 
+MNIST1D_VAE_CONFIG = TrainConfig(epochs=60, lr=3e-3, batch_size=100, weight_decay=0.0)
+HMT_VAE_CONFIG = TrainConfig(epochs=8, lr=2e-3, batch_size=64, weight_decay=0.0)
+
+
+def fit_vae(model: VAE, x: torch.Tensor, config: TrainConfig, device: str | torch.device | None = None,
+            progress: bool = True) -> History:
+    """Train a VAE in place on ``x`` (negative ELBO, AdamW + one-cycle); ``History.val_accuracy`` holds the
+    held-out mean squared reconstruction error (raw units) per epoch instead of an accuracy."""
+    device = get_device(device)
+    gen = torch.Generator().manual_seed(config.seed)
+    perm = torch.randperm(len(x), generator=gen)
+    n_val = int(round(config.val_fraction * len(x)))
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * -(-len(train_idx) // config.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps)
+    history, start = History(), time.perf_counter()
+    epochs = progress_bar(range(config.epochs), enabled=progress, desc=f"training {type(model).__name__}")
+    for _ in epochs:
+        model.train()
+        order = train_idx[torch.randperm(len(train_idx), generator=gen)]
+        total = 0.0
+        for i in range(0, len(order), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            xb = dihedral_augment(x[idx], gen) if config.augment else x[idx]
+            loss = model.loss(xb.to(device), gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        history.train_loss.append(total / len(order))
+        history.val_accuracy.append(reconstruction_error(model, x[val_idx]) if n_val else float("nan"))
+    history.seconds = time.perf_counter() - start
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def reconstruction_error(model: VAE, x: torch.Tensor, batch_size: int = 256) -> float:
+    """Mean squared error of ``G(μ(x))`` against ``x`` in raw input units."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total = sum((model(x[i:i + batch_size].to(device)).cpu() - x[i:i + batch_size]).square().sum().item()
+                for i in range(0, len(x), batch_size))
+    model.train(was_training)
+    return total / x.numel()
+
+
+@torch.no_grad()
+def generator_quality(model: VAE, classifier: nn.Module, test_set, n_samples: int = 1000, seed: int = 0) -> dict:
+    """Test reconstruction MSE; the classifier's accuracy on the reconstructions ``G(μ(x))`` against the labels
+    (and on the originals); and, for ``n_samples`` prior samples ``G(z)``, the share the classifier assigns to
+    some class with softmax ≥ 0.9 and the mean top softmax."""
+    model, classifier = model.cpu().eval(), classifier.cpu().eval()
+    z = torch.randn(n_samples, model.latent, generator=torch.Generator().manual_seed(seed))
+    top = classifier(model.decode(z)).softmax(1).amax(1)
+    return {"test_reconstruction_mse": reconstruction_error(model, test_set.x),
+            "reconstruction_accuracy": accuracy(nn.Sequential(model, classifier), test_set.x, test_set.y),
+            "original_accuracy": accuracy(classifier, test_set.x, test_set.y),
+            "samples_confident": (top >= 0.9).float().mean().item(), "samples_mean_top_softmax": top.mean().item()}
+
+
+def train_generator(dataset: str, config: TrainConfig | None = None, root: str | Path | None = None,
+                    image_size: int = 64, out: str | Path | None = None, device=None,
+                    progress: bool = True) -> tuple[VAE, dict]:
+    """Train the VAE of ``dataset`` ("mnist1d": SignalVAE, "hmt": TileVAE at ``image_size`` px) on its training
+    split; returns ``(model, metadata)`` with :func:`generator_quality` and saves a checkpoint if ``out``."""
+    from course_utils.data import hmt, mnist1d
+
+    if dataset == "mnist1d":
+        config = config or MNIST1D_VAE_CONFIG
+        train_set, test_set = mnist1d("train", root=root or "data"), mnist1d("test", root=root or "data")
+        torch.manual_seed(config.seed)
+        model = SignalVAE(mean=train_set.x.mean().item(), std=train_set.x.std().item(), noise_std=0.3)
+        image_size = None
+    elif dataset == "hmt":
+        config = config or HMT_VAE_CONFIG
+        train_set, test_set = hmt(root, "train", image_size), hmt(root, "test", image_size)
+        torch.manual_seed(config.seed)
+        model = TileVAE(mean=train_set.x.mean((0, 2, 3)).tolist(), std=train_set.x.std((0, 2, 3)).tolist())
+    else:
+        raise ValueError(f"train_generator({dataset!r}): choose one of {sorted(GENERATORS)}.")
+    history = fit_vae(model, train_set.x, config, device, progress)
+    quality = generator_quality(model, load_pretrained(dataset, device="cpu"), test_set, seed=config.seed)
+    meta = {"dataset": dataset, "image_size": image_size, "seed": config.seed, "config": vars(config),
+            **quality, "val_reconstruction_mse": history.val_accuracy, "train_loss": history.train_loss,
+            "train_seconds": history.seconds, "versions": _versions()}
+    if out is not None:
+        save_checkpoint(model, out, **meta)
+    return model.cpu().eval(), meta
+
+
 def _versions() -> dict:
     return {"course_utils": course_utils.__version__, "torch": str(torch.__version__), "numpy": str(np.__version__),
             "python": platform.python_version()}
@@ -161,6 +258,8 @@ def _finish(model, dataset, image_size, config, history, test_set, out):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m course_utils.train", description=__doc__)
     parser.add_argument("dataset", choices=sorted(PRETRAINED))
+    parser.add_argument("--model", choices=["classifier", "vae"], default="classifier",
+                        help="the classifier (default) or the VAE generator of course_utils.variations")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int)
@@ -172,12 +271,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default=None, help="checkpoint path (default: the shipped weights file)")
     args = parser.parse_args(argv)
-    base = MNIST1D_CONFIG if args.dataset == "mnist1d" else HMT_CONFIG
+    vae = args.model == "vae"
+    base = {(False, "mnist1d"): MNIST1D_CONFIG, (False, "hmt"): HMT_CONFIG, (True, "mnist1d"): MNIST1D_VAE_CONFIG,
+            (True, "hmt"): HMT_VAE_CONFIG}[vae, args.dataset]
     overrides = {"epochs": args.epochs, "val_fraction": args.val_fraction, "batch_size": args.batch_size,
                  "lr": args.lr}
     config = TrainConfig(**{**vars(base), "seed": args.seed,
                             **{k: v for k, v in overrides.items() if v is not None}})
-    out = Path(args.out) if args.out else WEIGHTS_DIR / PRETRAINED[args.dataset]
+    out = Path(args.out) if args.out else WEIGHTS_DIR / (GENERATORS if vae else PRETRAINED)[args.dataset]
+    if vae:
+        _, meta = train_generator(args.dataset, config, root=args.data, image_size=args.image_size, out=out,
+                                  device=args.device)
+        print(f"{args.dataset} VAE: test reconstruction MSE {meta['test_reconstruction_mse']:.4f}, classifier "
+              f"accuracy on reconstructions {100 * meta['reconstruction_accuracy']:.1f}% (originals "
+              f"{100 * meta['original_accuracy']:.1f}%), prior samples with top softmax ≥ 0.9: "
+              f"{100 * meta['samples_confident']:.1f}%, {meta['train_seconds']:.0f} s; saved {out}")
+        return
     if args.dataset == "mnist1d":
         _, meta = train_mnist1d(config, root=args.data or "data", out=out, device=args.device)
     else:

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from course_utils.metrics import energy_inside, iou_top_k, localisation, pointing_game
+from course_utils.metrics import box_iou, energy_inside, iou_top_k, localisation, pointing_game, threshold_box
 
 T, F = True, False
 
@@ -56,3 +56,23 @@ def test_bad_input_raises_a_clear_value_error(maps, truth, message):
 def test_bad_k_raises():
     with pytest.raises(ValueError, match="k must be"):
         iou_top_k(torch.rand(1, 4), torch.ones(1, 4, dtype=torch.bool), k=5)
+
+
+def test_threshold_box_closes_the_hot_positions_to_their_bounding_box():
+    signal = torch.tensor([[0.0, 0.2, 1.0, 0.1, 0.6, 0.0, 0.0]])   # ≥ 0.5: positions 2 and 4 → the interval 2..4
+    assert threshold_box(signal).tolist() == [[False, False, True, True, True, False, False]]
+    image = torch.zeros(1, 4, 5)
+    image[0, 1, 1], image[0, 2, 3] = 1.0, 0.8
+    expected = torch.zeros(1, 4, 5, dtype=torch.bool)
+    expected[0, 1:3, 1:4] = True
+    assert torch.equal(threshold_box(image), expected)
+    assert threshold_box(torch.ones(1, 6)).all()            # a constant map: the whole input
+    with pytest.raises(ValueError):
+        threshold_box(signal, 1.5)
+
+
+def test_box_iou_by_hand():
+    maps = torch.tensor([[0.0, 0.2, 1.0, 0.1, 0.6, 0.0, 0.0]])
+    truth = torch.tensor([[0, 1, 1, 1, 0, 0, 0]]).bool()
+    assert box_iou(maps, truth).tolist() == [0.5]           # box {2, 3, 4}, truth {1, 2, 3}: 2 / 4
+    assert box_iou(maps, truth, threshold=0.05).tolist() == [3 / 4]   # box {1, …, 4}, truth {1, 2, 3}

@@ -7,6 +7,9 @@
   positive value.
 - IoU of the top-``k`` positions of the map with the truth; ``k`` = the number of true positions of each
   sample by default.
+- IoU of the thresholded map's box with the truth (Thakur & Fischmeister 2020, the binary box ``B``): the
+  positions whose min–max normalised value reaches ``threshold``, closed to their bounding interval (1-D) or
+  bounding box (2-D).
 """
 from __future__ import annotations
 
@@ -59,6 +62,35 @@ def iou_top_k(maps: torch.Tensor, truth: torch.Tensor, k: int | None = None) -> 
     union = (top | g).sum(1)
     inter = (top & g).sum(1)
     return torch.where(union > 0, inter / union.clamp(min=1), 0.0)
+
+
+def threshold_box(maps: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Bool ``(N, *spatial)``: the bounding box of the positions whose min–max normalised value is ≥ ``threshold``
+    (a constant map gives the whole input)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be a number in [0, 1] (of the map's range), not {threshold!r}.")
+    flat = maps.flatten(1)
+    low, high = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
+    hot = ((flat - low) >= threshold * (high - low)).reshape(maps.shape)
+    box = torch.ones_like(hot)
+    for axis in range(1, maps.dim()):
+        others = [a for a in range(1, maps.dim()) if a != axis]
+        along = hot.any(dim=others) if others else hot
+        index = torch.arange(along.shape[1], device=maps.device)
+        first = torch.where(along, index, along.shape[1]).amin(1)
+        last = torch.where(along, index, -1).amax(1)
+        inside = (index >= first[:, None]) & (index <= last[:, None])
+        shape = [maps.shape[0]] + [maps.shape[a] if a == axis else 1 for a in range(1, maps.dim())]
+        box = box & inside.reshape(shape)
+    return box
+
+
+def box_iou(maps: torch.Tensor, truth: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """``(N,)`` IoU of :func:`threshold_box` with the truth."""
+    maps, truth = check_truth(maps, truth)
+    box = threshold_box(maps, threshold).flatten(1)
+    g = truth.flatten(1)
+    return (box & g).sum(1) / (box | g).sum(1)
 
 
 def localisation(maps: torch.Tensor, truth: torch.Tensor, k: int | None = None) -> dict[str, float]:

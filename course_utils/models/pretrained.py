@@ -9,10 +9,12 @@ from torch import nn
 
 from course_utils.device import get_device
 from course_utils.models.architectures import ShallowCNN1D, VGG7
+from course_utils.models.generative import SignalVAE, TileVAE
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
-ARCHITECTURES = {"ShallowCNN1D": ShallowCNN1D, "VGG7": VGG7}
+ARCHITECTURES = {"ShallowCNN1D": ShallowCNN1D, "VGG7": VGG7, "SignalVAE": SignalVAE, "TileVAE": TileVAE}
 PRETRAINED = {"mnist1d": "mnist1d_shallowcnn1d.pt", "hmt": "hmt_vgg7.pt"}
+GENERATORS = {"mnist1d": "mnist1d_signalvae.pt", "hmt": "hmt_tilevae.pt"}
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, **metadata: Any) -> Path:
@@ -48,4 +50,13 @@ def load_pretrained(name: str, device: str | torch.device | None = None, with_me
     if name not in PRETRAINED:
         raise ValueError(f"load_pretrained({name!r}): choose one of {sorted(PRETRAINED)}.")
     model, meta = load_checkpoint(WEIGHTS_DIR / PRETRAINED[name], device)
+    return (model, meta) if with_metadata else model
+
+
+def load_generator(name: str, device: str | torch.device | None = None, with_metadata: bool = False):
+    """The shipped VAE for ``"mnist1d"`` (SignalVAE) or ``"hmt"`` (TileVAE, 64 px), in eval mode; its
+    ``decode(z)`` is the generator ``G`` of :mod:`course_utils.variations`."""
+    if name not in GENERATORS:
+        raise ValueError(f"load_generator({name!r}): choose one of {sorted(GENERATORS)}.")
+    model, meta = load_checkpoint(WEIGHTS_DIR / GENERATORS[name], device)
     return (model, meta) if with_metadata else model
