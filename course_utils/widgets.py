@@ -50,10 +50,13 @@ def uses_layer(method: str) -> bool:
     return _accepts(get(method), "layer")
 
 
-def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
-    """``fig`` rendered as PNG."""
+PNG_DPI = 100
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """``fig`` rendered as PNG at ``PNG_DPI`` (its width in pixels: ``fig.get_figwidth() * PNG_DPI``)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format="png", dpi=PNG_DPI)
     return buffer.getvalue()
 
 
@@ -173,6 +176,7 @@ def _widget(state: Explorer, index: int, layer: str | None):
         try:
             fig = state.figure(sample.value, method.value, None if target.value < 0 else target.value,
                                layer_box.value)
+            image.width = str(round(fig.get_figwidth() * PNG_DPI))  # pixel for pixel, not stretched
             image.value = png_bytes(fig)
             status.value = ""
         except Exception as error:  # show it where the student looks, then let the kernel report it
