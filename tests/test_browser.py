@@ -61,9 +61,13 @@ def lab(tmp_path_factory):
         shutil.copyfile(REPO / folder / NOTEBOOK, root / folder / NOTEBOOK)
     (REPO / "data").mkdir(exist_ok=True)
     (root / "data").symlink_to(REPO / "data")
-    no_news = root / ".settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    no_news.parent.mkdir(parents=True)
-    no_news.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    settings = {  # no news pop-up; every cell in the page (not only those scrolled to), so the DOM shows all
+        "apputils-extension/notification": '{"fetchNews": "false", "checkForUpdates": false}',
+        "notebook-extension/tracker": '{"windowingMode": "none"}'}
+    for name, text in settings.items():
+        path = root / ".settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     port, token = free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
     env.update(COURSE_FAST="1", JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
@@ -176,12 +180,15 @@ def cell_index(pg, needle: str) -> int:
 
 
 def output_text(pg, index: int) -> str:
-    return cells(pg).nth(index).locator(".jp-OutputArea").inner_text()
+    """What cell ``index`` shows below it (scrolled into view: JupyterLab renders off-screen cells lazily)."""
+    area = cells(pg).nth(index).locator(".jp-OutputArea")
+    area.scroll_into_view_if_needed()
+    return area.inner_text().strip()
 
 
 def error_outputs(pg) -> list[str]:
     return pg.locator(".jp-NotebookPanel:not(.lm-mod-hidden) "
-                      "[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+                      "[data-mime-type='application/vnd.jupyter.stderr']").all_text_contents()
 
 
 def image_fingerprint(pg, img) -> str:
