@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -54,7 +55,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server over a copy of the 04 notebooks; yields its base URL and token."""
+    """A JupyterLab server over a copy of the 04 notebooks; yields its base URL, token and root folder."""
     root = tmp_path_factory.mktemp("lab")
     for folder in ("solutions", "notebooks"):
         (root / folder).mkdir()
@@ -90,7 +91,7 @@ def lab(tmp_path_factory):
                 if server.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"JupyterLab did not start:\n{(root / 'jupyter.log').read_text()[-3000:]}")
                 time.sleep(0.5)
-        yield base, token
+        yield base, token, root
     finally:
         server.terminate()
         try:
@@ -115,7 +116,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, lab, request):
-    base, token = lab
+    base, token, _ = lab
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
@@ -301,3 +302,53 @@ def test_student_copy_self_check_fails_until_the_answer_is_right(page):
         assert len(hint) > 20, f"{mistake}: the FAIL says nothing useful: {verdict}"
     shot(page, "student04_fail")
     assert error_outputs(page) == []
+
+
+PROGRESS_CELL = """\
+import torch
+from course_utils.explainers import get
+from course_utils.models import load_pretrained
+model = load_pretrained("mnist1d", device="cpu")
+x = torch.randn(64, 1, 40, generator=torch.Generator().manual_seed(0))
+maps = get("integrated_gradients")(model, n_steps=64, internal_batch_size=64).attribute(x)  # a tqdm bar"""
+EXPLORER_CELL = """\
+from course_utils.widgets import explore
+explore(model, x[:3], methods=["saliency", "gradcam"]);"""
+
+
+def test_progress_bars_are_widgets_that_leave_no_broken_output_after_save_and_reopen(page, lab):
+    """A kit progress bar (tqdm.auto) shows as a widget while it runs and, closed when done, leaves nothing that
+    breaks after the notebook is saved and reopened with a new kernel. The explorer, a live widget, does show
+    "model not found" then (hence the notebooks' note to re-run it): that proves the check can see the error."""
+    root = lab[2]
+    name = "progress_and_reopen.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROGRESS_CELL),
+                                         nbformat.v4.new_code_cell(EXPLORER_CELL)],
+                                  metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nbformat.write(nb, root / name)
+    open_notebook(page, name)
+    page.evaluate("""() => {
+        window.__progressSeen = false;
+        const area = window.jupyterapp.shell.currentWidget.content.widgets[0].node;
+        new MutationObserver(() => {
+            if (area.querySelector('.widget-hprogress, .progress-bar')) window.__progressSeen = true;
+        }).observe(area, {childList: true, subtree: true});
+    }""")
+    run_all(page)
+    assert page.evaluate("window.__progressSeen"), "the progress bar did not render as a widget"
+    assert error_outputs(page) == []
+    assert cells(page).nth(1).locator(".widget-image").count() == 1
+    command(page, "docmanager:save")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    command(page, "application:close-all")
+    page.wait_for_timeout(1000)
+
+    open_notebook(page, name)
+    page.wait_for_function(
+        "() => document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)').innerText.includes('model not found')",
+        timeout=60_000)
+    shot(page, "progress_and_explorer_after_reopen")
+    assert MODEL_NOT_FOUND not in output_text(page, 0), output_text(page, 0)
+    assert MODEL_NOT_FOUND in output_text(page, 1)
