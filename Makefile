@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: course test notebooks benchmarks clean
+.PHONY: course test test-browser chromium notebooks benchmarks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,16 @@ course: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Only the browser tests (JupyterLab in headless Chromium; `make chromium` first if it is missing).
+test-browser: $(STAMP)
+	$(PY) -m pytest -m browser
+
+# Debian's chromium for the browser tests, installed with apt-get when missing (playwright downloads nothing).
+chromium:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 notebooks: $(STAMP)
 	$(PY) -m course_utils.notebook_tools generate

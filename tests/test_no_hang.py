@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = ("04_cam_gradcam", "08_project_evaluation")
 RUNS = 20
-RUN_TIMEOUT_S = 240  # a fast run takes 15–20 s alone on 2 idle cores, 25–40 s two at a time
-GRADER_CELL_TIMEOUT_S = 120
+RUN_TIMEOUT_S = 600  # a fast run takes 15–20 s alone on 2 idle cores; a hang lasts for ever
+GRADER_CELL_TIMEOUT_S = 300  # the grader's default --timeout-cell
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 PAPERMILL = Path(sys.executable).with_name("papermill")
 
@@ -41,6 +41,12 @@ def widget_views(path: Path) -> int:
     nb = nbformat.read(path, as_version=4)
     return sum(WIDGET_VIEW in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
                for out in cell.get("outputs", []))
+
+
+def longest_cell_s(path: Path) -> float:
+    """The longest execution time of a cell, from the papermill metadata of an executed notebook."""
+    nb = nbformat.read(path, as_version=4)
+    return max(c.metadata.get("papermill", {}).get("duration") or 0.0 for c in nb.cells)
 
 
 def stuck_cell(path: Path) -> str:
@@ -85,8 +91,9 @@ def test_papermill_runs_of_the_explorer_notebooks_never_hang(tmp_path, data_read
 
 
 def test_grader_runs_of_the_project_notebook_never_hang(tmp_path, data_ready, shared_hmt):
-    """Four copies of the 08 solution graded with ``--jobs 2``: every run ends well inside the per-cell timeout
-    (a lost wake-up would cost a whole ``--timeout-cell``), and every submission gets full marks."""
+    """Four copies of the 08 solution graded with ``--jobs 2``: every cell ends well inside the per-cell timeout
+    (under a per-cell timeout a lost wake-up does not fail the run: the cell takes the whole ``--timeout-cell``
+    and then goes on), and every submission gets full marks."""
     subs, out = tmp_path / "submissions", tmp_path / "grades"
     subs.mkdir()
     for k in range(4):
@@ -94,7 +101,7 @@ def test_grader_runs_of_the_project_notebook_never_hang(tmp_path, data_ready, sh
     command = [sys.executable, "-m", "course_utils.grading", str(subs), "--assignment", NOTEBOOKS[1],
                "--out", str(out), "--jobs", "2", "--quiet", "--data-dir", str(REPO / "data"),
                "--hmt-dir", str(shared_hmt), "--timeout-cell", str(GRADER_CELL_TIMEOUT_S),
-               "--timeout-total", str(RUN_TIMEOUT_S)]
+               "--timeout-total", str(2 * RUN_TIMEOUT_S)]
     proc = subprocess.run(command, env=plain_environment(), cwd=REPO, capture_output=True, text=True,
                           timeout=4 * RUN_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -103,6 +110,8 @@ def test_grader_runs_of_the_project_notebook_never_hang(tmp_path, data_ready, sh
     assert len(rows) == 4
     for row in rows:
         assert row["status"] == "ok", json.dumps(row)
-        assert float(row["runtime_s"]) < GRADER_CELL_TIMEOUT_S, json.dumps(row)
         assert float(row["score"]) == float(row["max_score"]), json.dumps(row)
-        assert widget_views(out / "executed" / f"{row['student_id']}.ipynb") >= 1
+        executed = out / "executed" / f"{row['student_id']}.ipynb"
+        assert longest_cell_s(executed) < GRADER_CELL_TIMEOUT_S - 1, \
+            f"{executed.name}: a cell waited out the per-cell timeout"
+        assert widget_views(executed) >= 1
