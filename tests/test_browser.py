@@ -181,15 +181,16 @@ def cell_index(pg, needle: str) -> int:
 
 
 def output_text(pg, index: int) -> str:
-    """What cell ``index`` shows below it (scrolled into view: JupyterLab renders off-screen cells lazily)."""
+    """What cell ``index`` shows below it (the text a student reads)."""
     area = cells(pg).nth(index).locator(".jp-OutputArea")
     area.scroll_into_view_if_needed()
     return area.inner_text().strip()
 
 
 def error_outputs(pg) -> list[str]:
-    return pg.locator(".jp-NotebookPanel:not(.lm-mod-hidden) "
-                      "[data-mime-type='application/vnd.jupyter.stderr']").all_text_contents()
+    """Tracebacks and anything else written to stderr in the current notebook (JupyterLab shows both as stderr)."""
+    return pg.locator(".jp-NotebookPanel:not(.lm-mod-hidden) :is([data-mime-type='application/vnd.jupyter.stderr'],"
+                      " [data-mime-type='application/vnd.jupyter.error'])").all_text_contents()
 
 
 def image_fingerprint(pg, img) -> str:
@@ -225,6 +226,9 @@ def test_solution_runs_all_with_every_figure_and_a_live_explorer(page):
         figure = cells(page).nth(k).locator(".jp-RenderedImage img")
         assert figure.count() == 1, f"cell {k} shows {figure.count()} figures:\n{sources(page)[k]}"
         assert figure.evaluate("(img) => img.complete && img.naturalWidth > 100"), f"cell {k}: figure not drawn"
+    if "HMT parts skipped" not in output_text(page, cell_index(page, "tiles = hmt(")):
+        tiles = cells(page).nth(cell_index(page, "explore(hmt_model")).locator(".widget-image")
+        assert tiles.evaluate("(img) => img.complete && img.naturalWidth > 100"), "the HMT explorer shows no map"
 
     explorer = cells(page).nth(cell_index(page, "explore(model, x, y")).locator(".widget-vbox").first
     explorer.scroll_into_view_if_needed()

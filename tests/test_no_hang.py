@@ -78,6 +78,7 @@ def data_ready():
     mnist1d("test", root=REPO / "data")
 
 
+@pytest.mark.timeout(RUNS // 2 * 120 + RUN_TIMEOUT_S)  # ten pairs of up to 2 minutes each, and one hung run
 def test_papermill_runs_of_the_explorer_notebooks_never_hang(tmp_path, data_ready):
     jobs = [(NOTEBOOKS[k % 2], tmp_path / f"run{k:02d}_{NOTEBOOKS[k % 2]}.ipynb") for k in range(RUNS)]
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -90,6 +91,7 @@ def test_papermill_runs_of_the_explorer_notebooks_never_hang(tmp_path, data_read
         assert widget_views(out) >= 1, f"{out.name} shows no explorer widget: the interactive path did not run"
 
 
+@pytest.mark.timeout(4 * RUN_TIMEOUT_S + 60)
 def test_grader_runs_of_the_project_notebook_never_hang(tmp_path, data_ready, shared_hmt):
     """Four copies of the 08 solution graded with ``--jobs 2``: every cell ends well inside the per-cell timeout
     (under a per-cell timeout a lost wake-up does not fail the run: the cell takes the whole ``--timeout-cell``
