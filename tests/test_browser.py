@@ -120,7 +120,7 @@ def page(browser, lab, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
-    pg.goto(f"{base}/lab?token={token}")
+    pg.goto(f"{base}/lab/workspaces/{request.node.name[:40]}?reset&token={token}")  # a fresh, empty layout
     pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
     pg.evaluate("() => window.jupyterapp.restored.then(() => true)")
     pg.wait_for_function("() => window.jupyterapp.commands.hasCommand('docmanager:open')")
