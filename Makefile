@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: course test notebooks benchmarks book clean
+.PHONY: course test test-browser chromium notebooks benchmarks book clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ book: $(DOCS_STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Only the browser tests (JupyterLab in headless Chromium; `make chromium` first if it is missing).
+test-browser: $(STAMP)
+	$(PY) -m pytest -m browser
+
+# Debian's chromium for the browser tests, installed with apt-get when missing (playwright downloads nothing).
+chromium:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 notebooks: $(STAMP)
 	$(PY) -m course_utils.notebook_tools generate

@@ -1,16 +1,25 @@
 """An interactive explanation explorer: pick a sample, a method, a target class and a layer; see the map.
 
 In a notebook with a live front end, :func:`explore` shows ipywidgets controls and redraws on every change.
-Without one (plain Python, or a headless run — papermill, nbval, ``make course``, which set
-``COURSE_HEADLESS=1``), it draws one static figure instead: every method on the chosen sample.
+Without one (plain Python, or a headless run with ``COURSE_HEADLESS=1`` — nbval, ``make course``), it draws one
+static figure instead: every method on the chosen sample.
+
+The interactive view is an ``ipywidgets.Image`` whose value (PNG bytes) the control callbacks replace; it never
+captures display output in an ``ipywidgets.Output``. Under papermill/nbclient an Output widget that receives
+output makes the client answer with comm messages on the kernel's shell socket while it waits on that same
+socket for the cell's reply, and now and then the reply's wake-up is lost: the kernel is idle and the run waits
+for ever (or, with a per-cell timeout, for the whole timeout; jupyter/nbclient#312). A widget whose state the
+kernel sets directly needs no such round trip (``tests/test_no_hang.py`` runs the explorer notebooks 20 times).
 """
 from __future__ import annotations
 
 import inspect
+import io
 import os
 from collections.abc import Mapping, Sequence
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from course_utils.explainers import get
@@ -18,6 +27,7 @@ from course_utils.plotting import plot_attribution, plot_method_grid
 
 HEADLESS_ENV = "COURSE_HEADLESS"
 PREDICTED = "predicted class"
+PNG_DPI = 100
 
 
 def has_frontend() -> bool:
@@ -34,6 +44,18 @@ def has_frontend() -> bool:
 
 def _accepts(cls, option: str) -> bool:
     return option in inspect.signature(cls.__init__).parameters
+
+
+def uses_layer(method: str) -> bool:
+    """Whether the registered explainer ``method`` explains a chosen layer (takes ``layer=``)."""
+    return _accepts(get(method), "layer")
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """``fig`` rendered as PNG at ``PNG_DPI`` (its width in pixels: ``fig.get_figwidth() * PNG_DPI``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PNG_DPI)
+    return buffer.getvalue()
 
 
 def conv_layer_names(model: nn.Module) -> list[str]:
@@ -74,18 +96,31 @@ class Explorer:
         truth = "" if self.y is None else f"true {self.class_names[int(self.y[index])]}, "
         return f"sample {index}: {truth}predicted {self.class_names[int(self.predicted[index])]}"
 
-    def figure(self, index: int, method: str, target: int | None, layer: str | None):
-        """One panel: ``method``'s map for sample ``index`` and class ``target`` (None = predicted)."""
+    def method_label(self, method: str, layer: str | None) -> str:
+        """``method``, with the layer it explains for layer-based methods (``gradcam @ features.4``)."""
+        if not uses_layer(method):
+            return method
+        return f"{method} @ {layer or self.layers[-1]}"
+
+    def figure(self, index: int, method: str, target: int | None, layer: str | None) -> Figure:
+        """One panel: ``method``'s map for sample ``index`` and class ``target`` (None = predicted).
+
+        A bare :class:`~matplotlib.figure.Figure`, not registered with pyplot: nothing shows it by itself.
+        """
         x = self.x[index:index + 1]
         target = int(self.predicted[index]) if target is None else target
         saliency = explanation(self.model, method, x, target, layer, self.options)
-        return plot_attribution(x[0], saliency[0], colorbar=True,
-                                title=f"{method} for class {self.class_names[target]}\n{self.title(index)}")
+        fig = Figure(figsize=(4.6, 2.4) if x.dim() == 3 else (3.6, 3.2), layout="constrained")
+        plot_attribution(x[0], saliency[0], ax=fig.add_subplot(), colorbar=True,
+                         title=f"{self.method_label(method, layer)} for class {self.class_names[target]}\n"
+                               f"{self.title(index)}")
+        return fig
 
     def static_figure(self, index: int, layer: str | None):
         """Every method for sample ``index`` and its predicted class, side by side."""
         x = self.x[index:index + 1]
-        maps = {m: explanation(self.model, m, x, None, layer, self.options) for m in self.methods}
+        maps = {self.method_label(m, layer): explanation(self.model, m, x, None, layer, self.options)
+                for m in self.methods}
         fig = plot_method_grid(x, maps, row_titles=[self.title(index)])
         fig.suptitle("static view (open the notebook in Jupyter for the interactive explorer)", fontsize=9)
         return fig
@@ -118,8 +153,8 @@ def explore(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, me
 
 
 def _widget(state: Explorer, index: int, layer: str | None):
+    """Controls, a status line and an ``Image`` that each change of a control redraws (see the module notes)."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
     from IPython.display import display
 
     sample = w.IntSlider(value=index, min=0, max=len(state.x) - 1, description="sample")
@@ -127,20 +162,32 @@ def _widget(state: Explorer, index: int, layer: str | None):
     target = w.Dropdown(options=[(PREDICTED, -1)] + [(name, k) for k, name in enumerate(state.class_names)],
                         value=-1, description="target")
     layer_box = w.Dropdown(options=state.layers, value=layer or state.layers[-1], description="layer")
-    out = w.Output()
+    status = w.Label(value="")
+    image = w.Image(format="png")
+    controls = (sample, method, target, layer_box)
 
     def redraw(_=None):
-        layer_box.disabled = not _accepts(get(method.value), "layer")
-        with out:
-            out.clear_output(wait=True)
+        layer_box.disabled = not uses_layer(method.value)
+        status.value = f"computing {method.value} …"
+        for control in controls:
+            control.disabled = True
+        try:
             fig = state.figure(sample.value, method.value, None if target.value < 0 else target.value,
                                layer_box.value)
-            display(fig)
-            plt.close(fig)
+            image.width = str(round(fig.get_figwidth() * PNG_DPI))  # pixel for pixel, not stretched
+            image.value = png_bytes(fig)
+            status.value = ""
+        except Exception as error:  # show it where the student looks, then let the kernel report it
+            status.value = f"{method.value} failed: {type(error).__name__}: {error}"
+            raise
+        finally:
+            for control in (sample, method, target):
+                control.disabled = False
+            layer_box.disabled = not uses_layer(method.value)
 
-    for control in (sample, method, target, layer_box):
+    for control in controls:
         control.observe(redraw, names="value")
-    box = w.VBox([w.HBox([sample, method]), w.HBox([target, layer_box]), out])
+    box = w.VBox([w.HBox([sample, method]), w.HBox([target, layer_box]), status, image])
     redraw()
     display(box)
     return box

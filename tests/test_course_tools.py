@@ -209,6 +209,51 @@ def test_explorer_is_static_without_a_front_end_and_builds_widgets_on_request():
     matplotlib.pyplot.close("all")
 
 
+def _all_widgets(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _all_widgets(child)
+
+
+def test_explorer_redraws_an_image_widget_on_every_control_and_captures_no_output():
+    """The interactive explorer sets an Image's PNG value from its callbacks: no Output widget (whose capture
+    under papermill can hang a run, see course_utils.widgets), and each control changes the picture."""
+    import ipywidgets
+
+    torch.manual_seed(0)
+    model = VGG7().eval()
+    x = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    box = widgets.explore(model, x, methods=["saliency", "gradcam"], class_names=list("abcdefgh"),
+                          interactive=True)
+    assert not any(isinstance(w, ipywidgets.Output) for w in _all_widgets(box))
+    (sample, method), (target, layer) = box.children[0].children, box.children[1].children
+    status, image = box.children[2], box.children[3]
+    assert isinstance(image, ipywidgets.Image) and bytes(image.value).startswith(b"\x89PNG") and status.value == ""
+    seen = [bytes(image.value)]
+    for control, value in ((method, "gradcam"), (layer, "features.2"), (target, 5), (sample, 2)):
+        control.value = value
+        assert bytes(image.value) not in seen, f"changing {control.description} did not redraw"
+        seen.append(bytes(image.value))
+    assert not layer.disabled
+    method.value = "saliency"
+    assert layer.disabled and not method.disabled and status.value == ""
+    matplotlib.pyplot.close("all")
+
+
+def test_explorer_titles_name_the_layer_of_layer_methods():
+    torch.manual_seed(0)
+    state = widgets.Explorer(ShallowCNN1D().eval(), torch.randn(2, 1, 40), None, ["saliency", "gradcam"],
+                             [str(k) for k in range(10)])
+    assert state.method_label("saliency", "features.2") == "saliency"
+    assert state.method_label("gradcam", "features.2") == "gradcam @ features.2"
+    assert state.method_label("gradcam", None) == "gradcam @ features.4"
+    fig = state.figure(0, "gradcam", 3, "features.2")
+    assert fig.axes[0].get_title().startswith("gradcam @ features.2 for class 3\n")
+    static = state.static_figure(0, None)
+    assert [ax.get_title() for ax in static.axes if ax.get_title()] == ["saliency", "gradcam @ features.4"]
+    matplotlib.pyplot.close("all")
+
+
 def test_course_selects_notebooks_by_number(tmp_path):
     names = [tmp_path / f"{n}.ipynb" for n in ("00_a", "00_primer", "03_b", "04_c")]
     assert course.select(names, None) == names
