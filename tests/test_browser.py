@@ -287,7 +287,7 @@ def test_student_copy_self_check_fails_until_the_answer_is_right(page):
     open_notebook(page, f"notebooks/{NOTEBOOK}")
     run_all(page)
     assert error_outputs(page) == [], "Run All must not stop at an unfinished exercise"
-    exercise, check = cell_index(page, "def gradcam_weights"), cell_index(page, 'check("gradcam_weights"')
+    exercise, check = cell_index(page, "def gradcam_weights"), cell_index(page, 'check_exercise("gradcam_weights"')
     verdict = output_text(page, check)
     assert "FAIL" in verdict and "not done yet" in verdict, verdict
 

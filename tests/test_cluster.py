@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ from distributed import Client, LocalCluster
 import course_utils.evaluate as ev
 from course_utils import cluster
 from course_utils.grading import cli
-from course_utils.grading.remote import lost_grade
+from course_utils.grading.remote import lost_grade, staging_root
 from course_utils.grading.score import held_out
 from course_utils.grading.rubric import load_rubric
 from course_utils.models import ShallowCNN1D
@@ -109,9 +110,13 @@ def classroom(tmp_path_factory):
         nbformat.write(nb, subs / f"{student}.ipynb")
     (subs / "absent").mkdir()
     (subs / "broken.ipynb").write_text("not a notebook")
+    # what a killed worker leaves behind: the tampering student must not read it, on the cluster or locally
+    leftover = Path(tempfile.mkdtemp(prefix="worker-killed-", dir=staging_root()))
+    shutil.copy(STANDIN, leftover / "another_student.ipynb")
     assert _grade(subs, root / "grades", "--jobs", "2") == 0
     shutil.copytree(root / "grades", root / "local")
-    return root, subs
+    yield root, subs
+    shutil.rmtree(leftover)
 
 
 class WorkerKiller(threading.Thread):

@@ -68,16 +68,3 @@ def gate_value_and_gradient(gate, h_perturbed, h_clean):
         (grad,) = torch.autograd.grad((out * weights).sum(), h, allow_unused=True)
     return out.detach(), torch.zeros_like(h) if grad is None else grad
 
-
-def gate_value_and_gradient(gate, h_perturbed, h_clean):
-    """How a gate answer (notebook 07) is judged: its value, and the gradient of a fixed weighted sum of it
-    with respect to ``h_perturbed`` (zeros where no gradient flows)."""
-    h = h_perturbed.clone().requires_grad_(True)
-    out = gate(h, h_clean)
-    if not isinstance(out, torch.Tensor):
-        return out, None
-    weights = torch.linspace(0.5, 1.5, h.numel()).view(h.shape)
-    grad = None
-    if out.requires_grad and out.shape == h.shape:
-        (grad,) = torch.autograd.grad((out * weights).sum(), h, allow_unused=True)
-    return out.detach(), torch.zeros_like(h) if grad is None else grad

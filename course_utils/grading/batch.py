@@ -38,8 +38,7 @@ class Submission:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything one grading run needs (the CLI fills it from its options); ``private_paths``: more paths
-    that student code may not open (a cluster worker's folder of received notebooks)."""
+    """Everything one grading run needs (the CLI fills it from its options)."""
 
     submissions: Path
     assignment: str
@@ -57,7 +56,6 @@ class Settings:
     progress: bool = True
     scheduler: str | None = None
     cluster: str | None = None
-    private_paths: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -107,9 +105,16 @@ def _limits(settings: Settings) -> sandbox.Limits:
                           deny=_private_paths(settings))
 
 
+def staging_path() -> Path:
+    """``<tmp>/course-grade-staged-<uid>``, where cluster workers stage the notebooks they grade on this machine
+    (:mod:`course_utils.grading.remote`); every grading run, local or not, keeps student code out of it."""
+    return Path(tempfile.gettempdir()) / f"course-grade-staged-{os.getuid()}"
+
+
 def _private_paths(settings: Settings) -> tuple[Path, ...]:
     """What student code may not open: the rubric's folder (``solutions/`` when it is ``solutions/rubrics/``),
-    the report and the submissions; a folder that holds the kit itself is narrowed to the files concerned."""
+    the report, the submissions and the cluster workers' staging folder; a folder that holds the kit itself is
+    narrowed to the files concerned."""
     code = {sandbox.PACKAGE_ROOT / "course_utils", Path(sys.prefix).resolve()}
 
     def holds_code(folder: Path) -> bool:
@@ -122,7 +127,8 @@ def _private_paths(settings: Settings) -> tuple[Path, ...]:
     paths += [out / n for n in ("grades.csv", "feedback", "executed")] if holds_code(out) else [out]
     if not holds_code(settings.submissions.resolve()):
         paths.append(settings.submissions.resolve())
-    return tuple(paths) + tuple(p.resolve() for p in settings.private_paths)
+    paths.append(staging_path().resolve())
+    return tuple(paths)
 
 
 def _read_capped(path: Path, cap: int) -> bytes | None:

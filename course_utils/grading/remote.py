@@ -22,7 +22,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from course_utils.grading.batch import Grade, Settings, Submission, grade_one
+from course_utils.grading.batch import Grade, Settings, Submission, grade_one, staging_path
 from course_utils.grading.rubric import Rubric
 from course_utils.grading.score import ExerciseScore, HeldOut
 
@@ -34,7 +34,7 @@ def staging_root() -> Path:
     """``<tmp>/course-grade-staged-<uid>``: the folder (mode 0700, ours) holding every worker process's staged
     notebooks on this machine; student code may open nothing under it, so that no student reads the notebook
     another worker on the same machine is grading."""
-    root = Path(tempfile.gettempdir()) / f"course-grade-staged-{os.getuid()}"
+    root = staging_path()
     root.mkdir(mode=0o700, exist_ok=True)
     info = root.lstat()
     if not root.is_dir() or root.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
@@ -57,8 +57,7 @@ def grade_staged(job: tuple[str, bytes | None], settings: Settings, rubric: Rubr
     student, notebook = job
     staging = _staging_dir()
     # jobs = all cores: one BLAS thread per student process, as Dask gives its own workers
-    local = dataclasses.replace(settings, private_paths=(*settings.private_paths, staging.parent),
-                                jobs=os.cpu_count() or 1)
+    local = dataclasses.replace(settings, jobs=os.cpu_count() or 1)
     path = None
     if notebook is not None:
         path = staging / f"{uuid.uuid4().hex}.ipynb"
