@@ -70,21 +70,18 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / len(y)
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-        device: str | torch.device | None = None, progress: bool = True) -> History:
-    """Train ``model`` in place on ``(x, y)``; a seeded ``val_fraction`` of it is held out for validation.
-
-    Same seed, same device and thread count → the same weights (shuffling and augmentation use a private
-    generator; model initialisation is the caller's, see :func:`train_mnist1d`).
-    """
+def _train(model: nn.Module, x: torch.Tensor, config: TrainConfig, batch_loss, validate, device, progress: bool,
+           label: str) -> History:
+    """The loop both trainers share: a seeded hold-out split, AdamW with a one-cycle schedule, seeded shuffling
+    and augmentation. ``batch_loss(xb, idx, gen)`` is the loss of one batch; ``validate(val_idx)`` the number
+    kept in ``History.val_accuracy`` after each epoch, under ``label``."""
     if not 0 <= config.val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), not {config.val_fraction}; 0 trains on every sample.")
     device = get_device(device)
     gen = torch.Generator().manual_seed(config.seed)
-    perm = torch.randperm(len(y), generator=gen)
-    n_val = int(round(config.val_fraction * len(y)))
+    perm = torch.randperm(len(x), generator=gen)
+    n_val = int(round(config.val_fraction * len(x)))
     val_idx, train_idx = perm[:n_val], perm[n_val:]
-    x_val, y_val = x[val_idx], y[val_idx]
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * -(-len(train_idx) // config.batch_size)
@@ -98,23 +95,34 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
         for i in range(0, len(order), config.batch_size):
             idx = order[i:i + config.batch_size]
             xb = dihedral_augment(x[idx], gen) if config.augment else x[idx]
-            loss = nn.functional.cross_entropy(model(xb.to(device)), y[idx].to(device))
+            loss = batch_loss(xb.to(device), idx, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
         history.train_loss.append(total / len(order))
-        history.val_accuracy.append(accuracy(model, x_val, y_val) if n_val else float("nan"))
+        history.val_accuracy.append(validate(val_idx) if n_val else float("nan"))
         if hasattr(epochs, "set_postfix"):
-            epochs.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_acc=f"{history.val_accuracy[-1]:.3f}",
+            epochs.set_postfix(loss=f"{history.train_loss[-1]:.3f}", **{label: f"{history.val_accuracy[-1]:.3f}"},
                                refresh=False)
         elif progress:
             print(f"epoch {epoch + 1}/{config.epochs}: loss {history.train_loss[-1]:.4f}, "
-                  f"val acc {history.val_accuracy[-1]:.4f}", flush=True)
+                  f"{label} {history.val_accuracy[-1]:.4f}", flush=True)
     history.seconds = time.perf_counter() - start
     model.eval()
     return history
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+        device: str | torch.device | None = None, progress: bool = True) -> History:
+    """Train ``model`` in place on ``(x, y)``; a seeded ``val_fraction`` of it is held out for validation.
+
+    Same seed, same device and thread count → the same weights (shuffling and augmentation use a private
+    generator; model initialisation is the caller's, see :func:`train_mnist1d`).
+    """
+    return _train(model, x, config, lambda xb, idx, gen: nn.functional.cross_entropy(model(xb), y[idx].to(xb.device)),
+                  lambda val_idx: accuracy(model, x[val_idx], y[val_idx]), device, progress, "val_acc")
 
 
 MNIST1D_CONFIG = TrainConfig(epochs=60, lr=3e-3, batch_size=100, weight_decay=1e-4)
@@ -129,35 +137,8 @@ def fit_vae(model: VAE, x: torch.Tensor, config: TrainConfig, device: str | torc
             progress: bool = True) -> History:
     """Train a VAE in place on ``x`` (negative ELBO, AdamW + one-cycle); ``History.val_accuracy`` holds the
     held-out mean squared reconstruction error (raw units) per epoch instead of an accuracy."""
-    device = get_device(device)
-    gen = torch.Generator().manual_seed(config.seed)
-    perm = torch.randperm(len(x), generator=gen)
-    n_val = int(round(config.val_fraction * len(x)))
-    val_idx, train_idx = perm[:n_val], perm[n_val:]
-    model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps = config.epochs * -(-len(train_idx) // config.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps)
-    history, start = History(), time.perf_counter()
-    epochs = progress_bar(range(config.epochs), enabled=progress, desc=f"training {type(model).__name__}")
-    for _ in epochs:
-        model.train()
-        order = train_idx[torch.randperm(len(train_idx), generator=gen)]
-        total = 0.0
-        for i in range(0, len(order), config.batch_size):
-            idx = order[i:i + config.batch_size]
-            xb = dihedral_augment(x[idx], gen) if config.augment else x[idx]
-            loss = model.loss(xb.to(device), gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        history.train_loss.append(total / len(order))
-        history.val_accuracy.append(reconstruction_error(model, x[val_idx]) if n_val else float("nan"))
-    history.seconds = time.perf_counter() - start
-    model.eval()
-    return history
+    return _train(model, x, config, lambda xb, idx, gen: model.loss(xb, gen),
+                  lambda val_idx: reconstruction_error(model, x[val_idx]), device, progress, "val_mse")
 
 
 @torch.no_grad()
