@@ -100,6 +100,15 @@ def _check_labelled(x: torch.Tensor, y, class_names: Sequence[str] | None) -> tu
     return y.to(x.device).long(), list(class_names)
 
 
+def _labelled_rgb(model, x, y, class_names, batch_size):
+    """The checked arguments of the colour-bias measures: RGB images ``(N, 3, H, W)`` with one label each."""
+    model, x, batch_size = check_model(model), check_input(x), check_batch_size(batch_size)
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"x must be RGB images shaped (N, 3, H, W), not {tuple(x.shape)}.")
+    y, class_names = _check_labelled(x, y, class_names)
+    return model, x, y, class_names, batch_size
+
+
 def channel_permutation_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                                  class_names: Sequence[str] | None = None, batch_size: int = 256) -> pd.DataFrame:
     """Accuracy (%) per class and overall for the 6 orders of the RGB channels of ``x`` (``(N, 3, H, W)``).
@@ -107,12 +116,7 @@ def channel_permutation_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Ten
     Rows are named by the order fed to the model: ``"BGR"`` puts the original blue channel into the red input.
     ``"RGB"`` is the unpermuted accuracy.
     """
-    model = check_model(model)
-    x = check_input(x)
-    batch_size = check_batch_size(batch_size)
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"x must be RGB images shaped (N, 3, H, W), not {tuple(x.shape)}.")
-    y, class_names = _check_labelled(x, y, class_names)
+    model, x, y, class_names, batch_size = _labelled_rgb(model, x, y, class_names, batch_size)
     table = {}
     for perm in itertools.permutations(range(3)):
         correct = (model_outputs(model, x[:, list(perm)], batch_size).argmax(1) == y).float()
@@ -130,12 +134,7 @@ def maintained_classification_ratio(model: nn.Module, x: torch.Tensor, y: torch.
     order that are still classified correctly with the channels permuted (Wagner et al. 2019, colour-bias
     experiment). Rows as :func:`channel_permutation_accuracy` (``RGB`` is 100 by definition); a class with no
     correctly classified tile gets NaN; the column ``all`` pools the classes."""
-    model = check_model(model)
-    x = check_input(x)
-    batch_size = check_batch_size(batch_size)
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"x must be RGB images shaped (N, 3, H, W), not {tuple(x.shape)}.")
-    y, class_names = _check_labelled(x, y, class_names)
+    model, x, y, class_names, batch_size = _labelled_rgb(model, x, y, class_names, batch_size)
     original = model_outputs(model, x, batch_size).argmax(1) == y
     table = {}
     for perm in itertools.permutations(range(3)):
