@@ -20,7 +20,7 @@ import nbformat
 
 from course_utils.notebook_tools import ROOT
 
-RUN_TIME = re.compile(r"\*\*Expected run time:\*\*\s*(.+)")
+RUN_TIME = re.compile(r"\*\*Expected run time:\*\*\s*(.+? in full mode)")
 
 
 def describe(nb) -> tuple[str, str]:

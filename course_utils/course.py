@@ -7,13 +7,19 @@
 Each notebook runs in its own kernel (the ``python3`` kernel of this environment) from ``solutions/``, so its
 relative paths (``../data``) resolve as in class; ``fast`` is injected as a papermill parameter. Headless runs
 draw the explorer widget as a static figure (``COURSE_HEADLESS=1``).
+
+After each notebook the line gives its slowest cell; at the end, the class-time budget (full mode on a 2-core
+laptop): every notebook within :data:`NOTEBOOK_BUDGET_S`, no cell over :data:`CELL_BUDGET_S`, and a progress bar
+in every cell that runs longer than :data:`BAR_AFTER_S` (read from the cell times papermill records).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from course_utils.notebook_tools import ROOT
@@ -22,6 +28,53 @@ from course_utils.widgets import HEADLESS_ENV
 KERNEL = "python3"
 KERNEL_ARGUMENTS = ["--log-level=ERROR"]
 """Quiet kernels: no start-up log lines (e.g. ipykernel's TCP notice) between the progress lines."""
+NOTEBOOK_BUDGET_S, CELL_BUDGET_S, BAR_AFTER_S = 300, 60, 10
+
+
+@dataclass
+class CellTime:
+    index: int
+    seconds: float
+    first_line: str
+    bar: bool
+
+
+def shows_progress(cell) -> bool:
+    """Whether an executed cell showed a tqdm bar: a closed notebook bar leaves a display output that is plain
+    text only (empty, or the bar's last line), a terminal bar leaves its ``it/s`` text on stderr."""
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if output.get("output_type") == "display_data" and set(data) == {"text/plain"}:
+            text = "".join(data["text/plain"])
+            if not text or "it/s" in text or "s/it" in text:
+                return True
+        if output.get("output_type") == "stream" and re.search(r"\d+(\.\d+)?(it/s|s/it)", "".join(output["text"])):
+            return True
+    return False
+
+
+def cell_times(path: Path) -> list[CellTime]:
+    """The code cells of an executed notebook with the seconds papermill recorded for each."""
+    import nbformat
+
+    cells = []
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if cell.cell_type == "code" and seconds is not None:
+            lines = cell.source.strip().splitlines()
+            cells.append(CellTime(index, seconds, lines[0][:60] if lines else "", shows_progress(cell)))
+    return cells
+
+
+def over_budget(name: str, seconds: float, cells: list[CellTime]) -> list[str]:
+    """What breaks the class-time budget in one notebook, a line each (nothing if it meets it)."""
+    lines = [f"{name}: {seconds:.0f} s in all, over {NOTEBOOK_BUDGET_S} s"] if seconds > NOTEBOOK_BUDGET_S else []
+    for cell in cells:
+        if cell.seconds > CELL_BUDGET_S:
+            lines.append(f"{name} cell {cell.index}: {cell.seconds:.0f} s, over {CELL_BUDGET_S} s ({cell.first_line})")
+        if cell.seconds > BAR_AFTER_S and not cell.bar:
+            lines.append(f"{name} cell {cell.index}: {cell.seconds:.0f} s without a progress bar ({cell.first_line})")
+    return lines
 
 
 def kernel_problem(kernel: str = KERNEL) -> str | None:
@@ -83,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
-    out, failed, start = Path(args.out), [], time.perf_counter()
+    out, failed, budget, start = Path(args.out), [], [], time.perf_counter()
     mode = "fast" if args.fast else "full"
     print(f"Running {len(notebooks)} notebook(s) in {mode} mode with the {KERNEL!r} kernel ({sys.executable}).")
     for number, source in enumerate(notebooks, 1):
@@ -97,10 +150,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAILED after {time.perf_counter() - t0:5.1f} s: {reason[-1] if reason else type(error).__name__}",
                   flush=True)
             continue
-        print(f"ok     {time.perf_counter() - t0:5.1f} s", flush=True)
+        seconds, cells = time.perf_counter() - t0, cell_times(out / source.name)
+        slowest = max(cells, key=lambda cell: cell.seconds)
+        print(f"ok     {seconds:5.1f} s  (slowest cell {slowest.index}: {slowest.seconds:.1f} s)", flush=True)
+        budget += over_budget(source.stem, seconds, cells)
     total = time.perf_counter() - start
     print(f"Done in {total:.0f} s. The executed notebooks (with all outputs) are in {out}/"
           + (f"; failed: {', '.join(failed)} — open them there to see the error." if failed else "."))
+    if not args.fast:
+        print(f"Class-time budget ({NOTEBOOK_BUDGET_S} s a notebook, {CELL_BUDGET_S} s a cell, a progress bar after "
+              f"{BAR_AFTER_S} s): " + ("met." if not budget else "not met:\n  " + "\n  ".join(budget)))
     return 1 if failed else 0
 
 

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from course_utils.explainers.base import Explainer
-from course_utils.metrics import (adversarial_evidence, channel_permutation_accuracy, maintained_classification_ratio,
-                                  mean_channel_mask)
+from course_utils.metrics import (adversarial_evidence, channel_permutation_accuracy, colour_bias,
+                                  maintained_classification_ratio, mean_channel_mask)
 
 
 def sigmoid(s):
@@ -110,6 +110,9 @@ def test_maintained_classification_ratio_by_hand():
     pd.testing.assert_frame_equal(ratio, expected)
     accuracy = channel_permutation_accuracy(RedVsBlue(), x, y, class_names=["red", "blue"])
     assert accuracy.loc["BGR", "blue"] == 50.0
+    both = colour_bias(RedVsBlue(), x, y, class_names=["red", "blue"], progress=True)
+    pd.testing.assert_frame_equal(both[0], accuracy)
+    pd.testing.assert_frame_equal(both[1], ratio)
     with pytest.raises(ValueError, match="RGB"):
         maintained_classification_ratio(RedVsBlue(), torch.rand(2, 1, 4, 4), torch.tensor([0, 1]))
 

@@ -254,6 +254,22 @@ def test_explorer_titles_name_the_layer_of_layer_methods():
     matplotlib.pyplot.close("all")
 
 
+def test_explorer_explains_the_predicted_class_as_the_tables_do():
+    """Given the true labels, the explorer still explains the predicted class (its default target); the label
+    only appears in the title."""
+    torch.manual_seed(0)
+    model = ShallowCNN1D().eval()
+    x = torch.randn(2, 1, 40, generator=torch.Generator().manual_seed(3))
+    predicted = model(x).argmax(1)
+    labels = (predicted + 1) % 10
+    state = widgets.Explorer(model, x, labels, ["saliency"], [str(k) for k in range(10)])
+    title = state.figure(0, "saliency", None, None).axes[0].get_title()
+    assert title == f"saliency for class {int(predicted[0])}\nsample 0: true {int(labels[0])}, predicted {int(predicted[0])}"
+    box = widgets.explore(model, x, labels, methods=["saliency"], interactive=True)
+    assert box.children[1].children[0].value == -1   # the target control starts on "predicted"
+    matplotlib.pyplot.close("all")
+
+
 def test_course_selects_notebooks_by_number(tmp_path):
     names = [tmp_path / f"{n}.ipynb" for n in ("00_a", "00_primer", "03_b", "04_c")]
     assert course.select(names, None) == names
@@ -264,6 +280,29 @@ def test_course_selects_notebooks_by_number(tmp_path):
         course.select(names, ["07"])
     with pytest.raises(ValueError, match="00_x"):
         course.select(names, ["00_x"])
+
+
+def test_course_budget_reads_cell_times_and_progress_bars(tmp_path):
+    def cell(source, seconds, *outputs):
+        code = nbformat.v4.new_code_cell(source)
+        code.metadata["papermill"] = {"duration": seconds}
+        code.outputs = list(outputs)
+        return code
+
+    closed_bar = nbformat.v4.new_output("display_data", data={"text/plain": ""})
+    figure = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "fig"})
+    terminal_bar = nbformat.v4.new_output("stream", name="stderr", text="RISE:  50%|#####     | 5/10 [00:30<00:30, 0.17it/s]")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# title"), cell("explain()", 30.0, closed_bar),
+                cell("fit()\nplot()", 12.0, figure), cell("loop()", 61.0, terminal_bar), cell("x = 1", 2.0)]
+    path = tmp_path / "05_x.ipynb"
+    nbformat.write(nb, path)
+    cells = course.cell_times(path)
+    assert [(c.index, c.seconds, c.first_line, c.bar) for c in cells] == [
+        (1, 30.0, "explain()", True), (2, 12.0, "fit()", False), (3, 61.0, "loop()", True), (4, 2.0, "x = 1", False)]
+    assert course.over_budget("05_x", 105.0, cells) == ["05_x cell 2: 12 s without a progress bar (fit())",
+                                                        "05_x cell 3: 61 s, over 60 s (loop())"]
+    assert course.over_budget("05_x", 301.0, cells[3:]) == ["05_x: 301 s in all, over 300 s"]
 
 
 def test_book_renders_executed_notebooks_with_their_figures(tmp_path):

@@ -136,10 +136,13 @@ def test_08_instructor_notes_quote_the_readme_drop(dataset, title):
 
 
 def test_08_increase_step_over_the_hmt_sample():
-    (step,) = quoted("08_project_evaluation", r"over 48 HMT tiles it moves in steps of 100/48 ≈ ([\d.]+) %")
     nb = nbformat.read(REPO / "solutions" / "08_project_evaluation.ipynb", as_version=4)
-    assert re.search(r"^n_hmt = 48\b", nb.cells[1].source, flags=re.MULTILINE)
-    assert step == f"{100 / 48:.1f}"
+    (n,) = re.findall(r"^n_hmt = (\d+)\b", nb.cells[1].source, flags=re.MULTILINE)
+    (step,) = quoted("08_project_evaluation", rf"over {n} HMT tiles it moves in steps of 100/{n} ≈ ([\d.]+) %")
+    assert step == f"{100 / int(n):.1f}"
+    tiles, step_in_notes = quoted("08_project_evaluation",
+                                  r"Increase % over (\d+) tiles moves\s+in steps of ([\d.]+) %")
+    assert (tiles, step_in_notes) == (n, step)
 
 
 def test_07_answer_key_excited_units(mnist1d_sets):
@@ -171,3 +174,25 @@ def test_07_answer_key_channel_permutations(shared_data):
     column = table[HMT_CLASSES[3]]
     assert [int(v) for v in lympho] == [column.drop(["RGB", "BGR"]).min(), column.drop(["RGB", "BGR"]).max(),
                                         column["BGR"]]
+
+
+def test_readme_notebook_table_gives_each_notebooks_run_time_within_the_class_budget():
+    """The README's notebooks table quotes the run time each notebook states in its first cell (measured with
+    `make course`), and every one meets the class-time budget of 5 minutes in full mode."""
+    from course_utils.course import NOTEBOOK_BUDGET_S
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    header = "| notebook | topic | exercise | full mode |"
+    table = readme[readme.index(header):readme.index("\n\n", readme.index(header))]
+    rows = {cells[0].strip(): cells[-1].strip() for cells in
+            (line.strip("|").split(" | ") for line in table.splitlines()[2:])}
+    notebooks = sorted((REPO / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    assert len(rows) == len(notebooks)
+    for path in notebooks:
+        first = nbformat.read(path, as_version=4).cells[0].source
+        stated = re.search(r"\*\*Expected run time:\*\* (about ([\d.]+) (s|min)) in full mode", first)
+        assert stated, f"{path.name}: the first cell must state 'about N s' or 'about N min' in full mode"
+        row = "00 primer" if path.stem == "00_xai_primer" else path.stem[:2]
+        assert rows[row] == stated.group(1), f"README row {row!r} and {path.name} disagree"
+        seconds = float(stated.group(2)) * (60 if stated.group(3) == "min" else 1)
+        assert seconds <= NOTEBOOK_BUDGET_S, f"{path.name}: {stated.group(1)} is over the class-time budget"

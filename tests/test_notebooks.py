@@ -162,3 +162,25 @@ def test_student_copy_runs_to_its_first_exercise(path):
     check_errors = [o for o in prefix.cells[self_check].outputs if o.output_type == "error"]
     assert "not done yet" in check_output or check_errors, \
         f"the first self-check should report the exercise as not done; it printed:\n{check_output}"
+
+
+def test_make_course_prints_only_its_progress_lines_and_the_notebook_no_warning(tmp_path):
+    """`python -m course_utils.course` as a user runs it (no COURSE_* variables): one line per notebook and a
+    closing line, nothing on stderr (no papermill or kernel warnings), and no warning text in the executed
+    notebook's outputs. The fast run of 08 stands in for all (the full run is `make course`)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
+    done = subprocess.run([sys.executable, "-m", "course_utils.course", "--fast", "--only", "08", "--out",
+                           str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=EXECUTION_TIMEOUT_S)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("Running 1 notebook(s) in fast mode"), done.stdout
+    assert re.fullmatch(r"\[1/1\] 08_project_evaluation +ok +[\d.]+ s  \(slowest cell \d+: [\d.]+ s\)", lines[1])
+    assert lines[2].startswith("Done in ") and "failed" not in lines[2]
+    executed = nbformat.read(tmp_path / "08_project_evaluation.ipynb", as_version=4)
+    texts = [o.get("text", "") for c in executed.cells for o in c.get("outputs", []) if o.output_type == "stream"]
+    assert not [t for t in texts if re.search(r"warn", t, flags=re.IGNORECASE)]

@@ -1,7 +1,7 @@
 """Meaningful perturbation: a learned deletion or preservation mask (Fong & Vedaldi, ICCV 2017, Sec. 3–4).
 
 A low-resolution mask ``m ∈ [0, 1]`` (1 = keep) is upsampled to the input (bilinear in 2-D, linear in 1-D) and
-blends the input with a reference ``x̃`` where information is removed (Sec. 4, meaningful perturbations):
+blends the input with a reference ``x̃`` where information is removed (Sec. 4.1, meaningful image perturbations):
 
     Φ(x; m) = m ⊙ x + (1 − m) ⊙ x̃,   x̃ = blurred x (σ_max = 10 px at 224 px), a constant, or noisy x.
 
@@ -12,7 +12,7 @@ The mask minimises, with ``f_c`` the target's softmax probability (Eq. 3–5, de
     deletion:      λ1 ‖1 − m‖₁ + λ2 TV_β(m) + E_τ[f_c(Φ(x(· − τ); m))]
     preservation:  λ1 ‖m‖₁     + λ2 TV_β(m) − E_τ[f_c(Φ(x(· − τ); m))]
 
-with ``TV_β(m) = Σ_u Σ_axes |m(u + e_axis) − m(u)|^β`` (β = 3, Eq. 4) and stochastic jitter (Sec. 4, the
+with ``TV_β(m) = Σ_u Σ_axes |m(u + e_axis) − m(u)|^β`` (β = 3, Eq. 4) and stochastic jitter (Sec. 4.3, the
 paper's defence against artefacts): at every step the *input* is shifted by a random ``τ`` under the *fixed*
 mask, ``Φ(x(· − τ); m) = m ⊙ x(· − τ) + (1 − m) ⊙ x̃(· − τ)`` (as the authors' ``optimize_mask.m`` crops a
 jittered window of the padded image and of its blurred copy and blends it with the unshifted mask). A mask that
@@ -265,7 +265,7 @@ class MeaningfulPerturbation(Explainer):
         return _PAPER_CELLS / cells, (_PAPER_SIDE / cells ** (1 / dims)) ** (dims - 1)
 
     def reference_for(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The perturbation target ``x̃`` (Sec. 4): blur, zero, per-sample channel mean, or noisy ``x``."""
+        """The perturbation target ``x̃`` (Sec. 4.1): blur, zero, per-sample channel mean, or noisy ``x``."""
         if self.reference == "blur":
             return gaussian_blur(x, self.scaled_blur_sigma(x.shape[2:]))
         if self.reference == "zero":

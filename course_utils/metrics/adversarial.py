@@ -8,7 +8,8 @@ defense, the fraction of ReLU units per sample with ``h(e) > max(0, h(x)) + tol`
 ``nn.ReLU`` of the model) and the target-class softmax score of ``e``.
 
 (b) Colour bias on HMT (FGVis poster): the accuracy of a model when the RGB channels of its input are permuted
-(all 6 orders, per class; :func:`channel_permutation_accuracy`), and the mean FGVis mask per channel and class
+(all 6 orders, per class; :func:`channel_permutation_accuracy`), the share of correct classifications each
+order maintains (:func:`maintained_classification_ratio`; both at once: :func:`colour_bias`), and the mean FGVis mask per channel and class
 (:func:`mean_channel_mask`) as a first indication of which colours a class relies on.
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from course_utils.explainers.base import Explainer, TargetLike, get, hooks_removed, model_state_preserved
+from course_utils.explainers.base import (Explainer, TargetLike, get, hooks_removed, model_state_preserved,
+                                         progress_bar)
 from course_utils.metrics.scoring import (check_batch_size, check_input, check_model, gather, model_outputs,
                                           resolve_target)
 
@@ -109,41 +111,66 @@ def _labelled_rgb(model, x, y, class_names, batch_size):
     return model, x, y, class_names, batch_size
 
 
+def _correct_per_order(model, x, y, batch_size, progress) -> dict[str, torch.Tensor]:
+    """Whether each sample is classified as its label with its channels in each of the 6 orders, by order."""
+    orders = list(itertools.permutations(range(3)))
+    return {"".join(CHANNELS[i] for i in order): model_outputs(model, x[:, list(order)], batch_size).argmax(1) == y
+            for order in progress_bar(orders, enabled=progress, desc="channel orders")}
+
+
+def _per_class(rates: dict[str, dict], class_names) -> pd.DataFrame:
+    return pd.DataFrame.from_dict(rates, orient="index", columns=[*class_names, "all"]).rename_axis("channel order")
+
+
+def _accuracy(correct: dict[str, torch.Tensor], y: torch.Tensor, class_names) -> pd.DataFrame:
+    rates = {order: {**{name: 100 * hit[y == c].float().mean().item() if (y == c).any() else float("nan")
+                        for c, name in enumerate(class_names)}, "all": 100 * hit.float().mean().item()}
+             for order, hit in correct.items()}
+    return _per_class(rates, class_names)
+
+
+def _maintained(correct: dict[str, torch.Tensor], y: torch.Tensor, class_names) -> pd.DataFrame:
+    original = correct["RGB"]
+
+    def share(kept, where):
+        return 100 * (kept & where).sum().item() / where.sum().item() if where.any() else float("nan")
+
+    rates = {order: {**{name: share(hit & original, original & (y == c)) for c, name in enumerate(class_names)},
+                     "all": share(hit & original, original)}
+             for order, hit in correct.items()}
+    return _per_class(rates, class_names)
+
+
 def channel_permutation_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                                 class_names: Sequence[str] | None = None, batch_size: int = 256) -> pd.DataFrame:
+                                 class_names: Sequence[str] | None = None, batch_size: int = 256,
+                                 progress: bool = False) -> pd.DataFrame:
     """Accuracy (%) per class and overall for the 6 orders of the RGB channels of ``x`` (``(N, 3, H, W)``).
 
     Rows are named by the order fed to the model: ``"BGR"`` puts the original blue channel into the red input.
     ``"RGB"`` is the unpermuted accuracy.
     """
     model, x, y, class_names, batch_size = _labelled_rgb(model, x, y, class_names, batch_size)
-    table = {}
-    for perm in itertools.permutations(range(3)):
-        correct = (model_outputs(model, x[:, list(perm)], batch_size).argmax(1) == y).float()
-        row = {name: 100 * correct[y == c].mean().item() if (y == c).any() else float("nan")
-               for c, name in enumerate(class_names)}
-        row["all"] = 100 * correct.mean().item()
-        table["".join(CHANNELS[i] for i in perm)] = row
-    return pd.DataFrame.from_dict(table, orient="index").rename_axis("channel order")
+    return _accuracy(_correct_per_order(model, x, y, batch_size, progress), y, class_names)
 
 
 def maintained_classification_ratio(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                                     class_names: Sequence[str] | None = None,
-                                    batch_size: int = 256) -> pd.DataFrame:
+                                    batch_size: int = 256, progress: bool = False) -> pd.DataFrame:
     """Per class and channel order: the share (%) of the tiles classified correctly with the original ``RGB``
     order that are still classified correctly with the channels permuted (Wagner et al. 2019, colour-bias
     experiment). Rows as :func:`channel_permutation_accuracy` (``RGB`` is 100 by definition); a class with no
     correctly classified tile gets NaN; the column ``all`` pools the classes."""
     model, x, y, class_names, batch_size = _labelled_rgb(model, x, y, class_names, batch_size)
-    original = model_outputs(model, x, batch_size).argmax(1) == y
-    table = {}
-    for perm in itertools.permutations(range(3)):
-        kept = (model_outputs(model, x[:, list(perm)], batch_size).argmax(1) == y) & original
-        row = {name: 100 * kept[y == c].sum().item() / original[y == c].sum().item()
-               if original[y == c].any() else float("nan") for c, name in enumerate(class_names)}
-        row["all"] = 100 * kept.sum().item() / original.sum().item() if original.any() else float("nan")
-        table["".join(CHANNELS[i] for i in perm)] = row
-    return pd.DataFrame.from_dict(table, orient="index").rename_axis("channel order")
+    return _maintained(_correct_per_order(model, x, y, batch_size, progress), y, class_names)
+
+
+def colour_bias(model: nn.Module, x: torch.Tensor, y: torch.Tensor, class_names: Sequence[str] | None = None,
+                batch_size: int = 256, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`channel_permutation_accuracy` and :func:`maintained_classification_ratio` from one pass over
+    ``x`` per channel order."""
+    model, x, y, class_names, batch_size = _labelled_rgb(model, x, y, class_names, batch_size)
+    correct = _correct_per_order(model, x, y, batch_size, progress)
+    return _accuracy(correct, y, class_names), _maintained(correct, y, class_names)
 
 
 def mean_channel_mask(masks: torch.Tensor, y: torch.Tensor, class_names: Sequence[str] | None = None) -> pd.DataFrame:
