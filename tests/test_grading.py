@@ -322,3 +322,30 @@ def test_bad_command_lines_fail_with_a_clear_message(tmp_path, capsys):
     assert cli.main([str(tmp_path), "--assignment", ASSIGNMENT, "--rubric", str(tmp_path / "none.py"),
                      "--out", str(tmp_path / "o")]) == 2
     assert "rubric file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("failures, status", [(0, "ok"), (2, "ok"), (3, "error")])
+def test_a_kernel_that_dies_before_kernel_info_is_started_again(monkeypatch, tmp_path, failures, status):
+    """No cell has run when a kernel dies before answering kernel_info, so the runner starts it again (up to
+    KERNEL_START_ATTEMPTS times) instead of reporting the student's notebook as failing; a notebook whose
+    kernel never starts still reports an error, saying so."""
+    import argparse
+
+    import papermill
+
+    from course_utils.grading import run_notebook
+
+    calls = []
+
+    def execute(*args, **kwargs):
+        calls.append(kwargs["engine_name"])
+        if len(calls) <= failures:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    args = argparse.Namespace(input=str(tmp_path / "in.ipynb"), output=str(tmp_path / "out.ipynb"), parameters="{}",
+                              timeout_cell=5.0, max_output_bytes=1000)
+    outcome = run_notebook.run(args)
+    assert outcome["status"] == status and len(calls) == min(failures + 1, run_notebook.KERNEL_START_ATTEMPTS)
+    if status == "error":
+        assert "kernel_info" in outcome["reason"] and "started 3 times" in outcome["reason"]

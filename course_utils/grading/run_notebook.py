@@ -14,6 +14,10 @@ import sys
 
 STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT = "ok", "error", "timeout"
 STATUS_KERNEL_DIED, STATUS_MEMORY = "kernel died", "memory limit"
+KERNEL_NOT_STARTED, KERNEL_START_ATTEMPTS = "before replying to kernel_info", 3
+"""A kernel that dies before it answers ``kernel_info`` has run none of the notebook, so nothing the student wrote
+can have killed it: the child starts it again, up to ``KERNEL_START_ATTEMPTS`` times (CI saw one such death in a
+parallel grading run), rather than report the notebook as failing."""
 
 
 def capped_engine(max_output_bytes: int):
@@ -59,21 +63,27 @@ def run(args) -> dict:
 
     engine = capped_engine(args.max_output_bytes)
     papermill_engines.register("course-grade", engine)
-    try:
-        papermill.execute_notebook(args.input, args.output, parameters=json.loads(args.parameters),
-                                   engine_name="course-grade", kernel_name="python3", progress_bar=False,
-                                   execution_timeout=args.timeout_cell, start_timeout=120,
-                                   cwd=os.path.dirname(os.path.abspath(args.input)))
-        status, reason = STATUS_OK, "ran to the end"
-    except PapermillExecutionError as err:
-        status = STATUS_MEMORY if err.ename == "MemoryError" else STATUS_ERROR
-        reason = f"cell [{err.exec_count}] raised {err.ename}: {str(err.evalue)[:300]}"
-    except CellTimeoutError:
-        status, reason = STATUS_TIMEOUT, f"a cell ran longer than the per-cell limit of {args.timeout_cell:g} s"
-    except DeadKernelError:
-        status, reason = STATUS_KERNEL_DIED, "the kernel died (os._exit, a crash, or a memory/file limit)"
-    except Exception as err:  # papermill/nbclient raise many kinds (bad notebook, kernel start failure)
-        status, reason = STATUS_ERROR, f"{type(err).__name__}: {str(err)[:300]}"
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        try:
+            papermill.execute_notebook(args.input, args.output, parameters=json.loads(args.parameters),
+                                       engine_name="course-grade", kernel_name="python3", progress_bar=False,
+                                       execution_timeout=args.timeout_cell, start_timeout=120,
+                                       cwd=os.path.dirname(os.path.abspath(args.input)))
+            status, reason = STATUS_OK, "ran to the end"
+        except PapermillExecutionError as err:
+            status = STATUS_MEMORY if err.ename == "MemoryError" else STATUS_ERROR
+            reason = f"cell [{err.exec_count}] raised {err.ename}: {str(err.evalue)[:300]}"
+        except CellTimeoutError:
+            status, reason = STATUS_TIMEOUT, f"a cell ran longer than the per-cell limit of {args.timeout_cell:g} s"
+        except DeadKernelError:
+            status, reason = STATUS_KERNEL_DIED, "the kernel died (os._exit, a crash, or a memory/file limit)"
+        except Exception as err:  # papermill/nbclient raise many kinds (bad notebook, kernel start failure)
+            status, reason = STATUS_ERROR, f"{type(err).__name__}: {str(err)[:300]}"
+            if KERNEL_NOT_STARTED in str(err):
+                if attempt < KERNEL_START_ATTEMPTS:
+                    continue
+                reason += f" (the kernel was started {KERNEL_START_ATTEMPTS} times)"
+        break
     return {"status": status, "reason": reason, "truncated": engine.client.truncated}
 
 
