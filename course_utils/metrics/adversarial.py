@@ -9,8 +9,8 @@ defense, the fraction of ReLU units per sample with ``h(e) > max(0, h(x)) + tol`
 
 (b) Colour bias on HMT (FGVis poster): the accuracy of a model when the RGB channels of its input are permuted
 (all 6 orders, per class; :func:`channel_permutation_accuracy`), the share of correct classifications each
-order maintains (:func:`maintained_classification_ratio`; both at once: :func:`colour_bias`), and the mean FGVis mask per channel and class
-(:func:`mean_channel_mask`) as a first indication of which colours a class relies on.
+order maintains (:func:`maintained_classification_ratio`; both at once: :func:`colour_bias`), and the mean FGVis
+mask per channel and class (:func:`mean_channel_mask`) as a first indication of which colours a class relies on.
 """
 from __future__ import annotations
 
@@ -118,27 +118,26 @@ def _correct_per_order(model, x, y, batch_size, progress) -> dict[str, torch.Ten
             for order in progress_bar(orders, enabled=progress, desc="channel orders")}
 
 
-def _per_class(rates: dict[str, dict], class_names) -> pd.DataFrame:
+def _share(hit: torch.Tensor, where: torch.Tensor) -> float:
+    """Percentage of the samples in ``where`` that are ``hit`` (NaN if ``where`` is empty)."""
+    return 100 * (hit & where).sum().item() / where.sum().item() if where.any() else float("nan")
+
+
+def _per_class(correct: dict[str, torch.Tensor], y: torch.Tensor, class_names, among: torch.Tensor) -> pd.DataFrame:
+    """Per channel order (rows) and class (columns, then ``all``): the share of the samples in ``among`` that the
+    order classifies correctly."""
+    rates = {order: {**{name: _share(hit, among & (y == c)) for c, name in enumerate(class_names)},
+                     "all": _share(hit, among)}
+             for order, hit in correct.items()}
     return pd.DataFrame.from_dict(rates, orient="index", columns=[*class_names, "all"]).rename_axis("channel order")
 
 
 def _accuracy(correct: dict[str, torch.Tensor], y: torch.Tensor, class_names) -> pd.DataFrame:
-    rates = {order: {**{name: 100 * hit[y == c].float().mean().item() if (y == c).any() else float("nan")
-                        for c, name in enumerate(class_names)}, "all": 100 * hit.float().mean().item()}
-             for order, hit in correct.items()}
-    return _per_class(rates, class_names)
+    return _per_class(correct, y, class_names, among=torch.ones_like(y, dtype=torch.bool))
 
 
 def _maintained(correct: dict[str, torch.Tensor], y: torch.Tensor, class_names) -> pd.DataFrame:
-    original = correct["RGB"]
-
-    def share(kept, where):
-        return 100 * (kept & where).sum().item() / where.sum().item() if where.any() else float("nan")
-
-    rates = {order: {**{name: share(hit & original, original & (y == c)) for c, name in enumerate(class_names)},
-                     "all": share(hit & original, original)}
-             for order, hit in correct.items()}
-    return _per_class(rates, class_names)
+    return _per_class(correct, y, class_names, among=correct["RGB"])
 
 
 def channel_permutation_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
