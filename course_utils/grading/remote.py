@@ -4,7 +4,7 @@ The instructor's process reads each notebook and sends its bytes with the task (
 submissions folder); the rubric and its held-out cases and references travel inside every task too, as the
 local pool passes them to each thread (over the cluster's network: use a TLS scheduler address on a network
 you do not trust). On the worker, :func:`grade_staged` writes the notebook into a private staging folder of
-that worker process and calls :func:`course_utils.grading.batch.grade_one` on it, unchanged: private temporary
+that worker process and calls :func:`course_utils.grading.submission.grade_one` on it, unchanged: private temporary
 directory, sandbox limits and access guard (student code may open neither the staging folder of any worker on
 the machine nor the instructor's rubric, report and submissions paths, which matters on a shared file system),
 per-cell/total/check timeouts and output cap, and no student process ever receives the rubric.
@@ -22,7 +22,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from course_utils.grading.batch import Grade, Settings, Submission, grade_one, staging_path
+from course_utils.grading.submission import Grade, Settings, Submission, grade_one, staging_path
 from course_utils.grading.rubric import Rubric
 from course_utils.grading.score import ExerciseScore, HeldOut
 
