@@ -97,7 +97,7 @@ def check_exercise(name: str, student_fn: Callable, seed: int = 0) -> bool:
     marks from the grader, whose cases are of the same kinds. Returns True on PASS.
     """
     from course_utils.exercises import exercise
-    from course_utils.exercises.calling import answer_guard, materialize
+    from course_utils.exercises.calling import call_answer, materialize
 
     ex = exercise(name)
     cases = list(ex.cases(torch.Generator().manual_seed(int(seed))))
@@ -105,25 +105,19 @@ def check_exercise(name: str, student_fn: Callable, seed: int = 0) -> bool:
     for number, case in enumerate(cases, 1):
         args = materialize(case.args)
         want = ex.output(ex.reference, copy.deepcopy(args))
-        mine = copy.deepcopy(args)
-        with answer_guard(ex.forbidden) as guard:
-            try:
-                got = ex.harness(student_fn, *mine) if ex.harness else student_fn(*mine)
-                error = None
-            except NotImplementedError:
-                got, error = None, NotImplementedError
-            except Exception as err:  # a student error must not stop the notebook
-                got, error = None, err
-        if guard.violation:
-            print(f"{FAIL} {name}: {forbidden_message(guard.violation, ex.forbidden)}.")
+        answer = call_answer(student_fn, copy.deepcopy(args), ex.harness, ex.forbidden)
+        if answer.violation:
+            print(f"{FAIL} {name}: {forbidden_message(answer.violation, ex.forbidden)}.")
             return False
-        if error is NotImplementedError:
+        if isinstance(answer.error, NotImplementedError):
             print(_not_done(name))
             return False
-        if error is not None:
-            print(_raised(name, f"case {number} ({case.label})", error))
+        if isinstance(answer.error, (KeyboardInterrupt, SystemExit)):
+            raise answer.error
+        if answer.error is not None:
+            print(_raised(name, f"case {number} ({case.label})", answer.error))
             return False
-        credit, message = ex.check(got, want)
+        credit, message = ex.check(answer.value, want)
         if credit < 1:
             print(f"{FAIL} {name}: case {number} of {len(cases)} ({case.label}) — {message}")
             return False

@@ -6,7 +6,7 @@ this module holds none of them, so the harnesses here may run under the guard.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -68,3 +68,26 @@ def gate_value_and_gradient(gate, h_perturbed, h_clean):
         (grad,) = torch.autograd.grad((out * weights).sum(), h, allow_unused=True)
     return out.detach(), torch.zeros_like(h) if grad is None else grad
 
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one call of an answer gave: its ``value``, or the ``error`` it raised, or the forbidden code it
+    reached (``violation``, which takes precedence)."""
+
+    value: object = None
+    error: BaseException | None = None
+    violation: str | None = None
+
+
+def call_answer(fn: Callable, args: tuple, harness: Callable | None = None,
+                forbidden: Sequence[str] = ()) -> Answer:
+    """Call ``fn(*args)`` (through ``harness(fn, *args)`` when given) under :func:`answer_guard`: the one way
+    answers are called, by the notebooks' self-checks and by the grader's sandbox alike. ``args`` are used as
+    given (pass fresh copies); any exception of the answer, ``SystemExit`` included, is caught and returned."""
+    with answer_guard(forbidden) as guard:
+        try:
+            value, error = (harness(fn, *args) if harness else fn(*args)), None
+        except BaseException as err:  # an answer may raise anything; the caller reports it
+            value, error = None, err
+    return Answer(value, error, guard.violation)

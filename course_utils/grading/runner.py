@@ -6,7 +6,7 @@ order), ``exercises.json`` (per exercise: its harness as ``module:function`` or 
 ``program_<name>.py`` (the function, its helpers and imports, cut from the notebook) and ``cases.pt``
 (argument tuples, shipped models named by reference). For every exercise it first writes ``<name>.started``
 (so the grader can time it), then runs the program in a fresh namespace and each case on fresh copies of the
-inputs under :func:`course_utils.exercises.calling.answer_guard`, and writes ``<name>.pt``: one
+inputs through :func:`course_utils.exercises.calling.call_answer`, and writes ``<name>.pt``: one
 ``{"ok": True, "value": ...}`` or ``{"ok": False, "error": "..."}`` per case, with ``"forbidden"`` naming the
 forbidden function a case ran. The grader compares these values with its own reference outputs in its own
 process; nothing here decides a score.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from course_utils.exercises.calling import answer_guard, materialize
+from course_utils.exercises.calling import call_answer, materialize
 from course_utils.grading.values import load, save, to_plain
 
 
@@ -67,18 +67,14 @@ def run_exercise(name: str, source: str, cases: list[tuple], harness: str | None
     results = []
     for args in cases:
         fresh = materialize(tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
-        with answer_guard(forbidden) as guard:
-            try:
-                value, error = judge(fn, *fresh) if judge else fn(*fresh), None
-            except BaseException as err:
-                value, error = None, err
-        if guard.violation:
-            results.append({"ok": False, "error": f"ran forbidden code ({guard.violation})",
-                            "forbidden": guard.violation})
-        elif error is not None:
-            results.append({"ok": False, "error": _error(error, filename)})
+        answer = call_answer(fn, fresh, judge, forbidden)
+        if answer.violation:
+            results.append({"ok": False, "error": f"ran forbidden code ({answer.violation})",
+                            "forbidden": answer.violation})
+        elif answer.error is not None:
+            results.append({"ok": False, "error": _error(answer.error, filename)})
         else:
-            results.append({"ok": True, "value": to_plain(value)})
+            results.append({"ok": True, "value": to_plain(answer.value)})
     return results
 
 
