@@ -29,6 +29,7 @@ NOTEBOOKS = "[0-9][0-9]_*.ipynb"
 COURSE_FOLDER = "course"
 """The folder of the site's sources that holds the notebooks (``docs/index.md`` lists it in its toctree)."""
 MARKER_LINE = re.compile(r"^[ \t]*(### BEGIN SOLUTION|### END SOLUTION|# NBVAL_CHECK_OUTPUT)[ \t]*(\n|$)", re.M)
+CHANGELOG = "CHANGELOG.md"
 HIDDEN_TAG, ANSWER_TAG, REMOVE_TAG = "injected-parameters", "solution_only", "remove-cell"
 
 
@@ -58,9 +59,12 @@ def site_page(nb):
 
 
 def stage(executed: Path, docs: Path, sources: Path) -> list[str]:
-    """Copy ``docs/`` to ``sources`` and every executed notebook, as :func:`site_page` shows it, to
-    ``sources/course/``; returns the notebooks' names in course order."""
+    """Copy ``docs/`` to ``sources``, the ``CHANGELOG.md`` beside it to ``sources/changelog.md``, and every executed
+    notebook, as :func:`site_page` shows it, to ``sources/course/``; returns the notebooks' names in course order."""
     shutil.copytree(docs, sources, dirs_exist_ok=True)
+    changelog = docs.resolve().parent / CHANGELOG
+    if changelog.is_file():
+        shutil.copy(changelog, sources / "changelog.md")
     (sources / COURSE_FOLDER).mkdir(exist_ok=True)
     names = sorted(p.name for p in executed.glob(NOTEBOOKS))
     for name in names:
