@@ -66,11 +66,14 @@ def built(tmp_path_factory):
     executed, work = tmp / "executed", tmp / "solutions"
     executed.mkdir()
     work.mkdir()
-    for path in SOLUTIONS:
-        shutil.copy(path, work / path.name)
-        run = path.stem == EXECUTED
-        papermill.execute_notebook(work / path.name, executed / path.name, parameters={"fast": True},
-                                   prepare_only=not run, cwd=str(work), kernel_name="python3", progress_bar=False)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("COURSE_DATA_DIR", str(tmp / "data"))  # the kernel's data home: nothing written elsewhere
+        for path in SOLUTIONS:
+            shutil.copy(path, work / path.name)
+            run = path.stem == EXECUTED
+            papermill.execute_notebook(work / path.name, executed / path.name, parameters={"fast": True},
+                                       prepare_only=not run, cwd=str(work), kernel_name="python3",
+                                       progress_bar=False)
     names = site.build(executed, tmp / "site")
     return tmp / "site", names
 
