@@ -57,6 +57,24 @@ def test_site_needs_executed_notebooks(tmp_path, capsys):
     assert not (tmp_path / "site").exists()
 
 
+def test_site_stages_the_changelog_and_names_notebooks_not_executed(tmp_path):
+    docs, executed, solutions = tmp_path / "repo" / "docs", tmp_path / "executed", tmp_path / "solutions"
+    for folder in (docs, executed, solutions):
+        folder.mkdir(parents=True)
+    (docs / "index.md").write_text("# Site\n")
+    (tmp_path / "repo" / "CHANGELOG.md").write_text("# Changelog\n")
+    nb = nbformat.v4.new_notebook(cells=[_code("fast = True", ["injected-parameters"])])
+    for name in ("01_a.ipynb", "02_b.ipynb"):
+        nbformat.write(nb, solutions / name)
+    nbformat.write(nb, executed / "01_a.ipynb")
+    (executed / "notes.ipynb").write_text("not a course notebook")
+    assert site.stage(executed, docs, tmp_path / "src") == ["01_a.ipynb"]
+    assert (tmp_path / "src" / "changelog.md").read_text() == "# Changelog\n"
+    staged = nbformat.read(tmp_path / "src" / site.COURSE_FOLDER / "01_a.ipynb", as_version=4)
+    assert "remove-cell" in staged.cells[0].metadata["tags"]
+    assert site.not_executed(executed, solutions) == ["02_b.ipynb"]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """(site folder, notebook names): the ten solution notebooks, one executed in fast mode, built into a site."""
