@@ -58,3 +58,16 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and re.search(r"^make test$", ci, re.M)
+
+
+def test_readme_is_short_and_sets_up_students_first():
+    """A newcomer's README: at most 200 lines, the students' set-up (venv on every OS, conda, CPU torch) before the
+    instructors', and the grader's sandbox requirement."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    students, instructors = readme.index("## Students"), readme.index("## Instructors")
+    assert students < instructors
+    for step in ("source .venv/bin/activate", ".venv\\Scripts\\activate", "conda activate",
+                 "--index-url https://download.pytorch.org/whl/cpu", "pip install -e ."):
+        assert step in readme[students:instructors], f"the students' quick start must give {step!r}"
+    assert "bubblewrap" in readme[instructors:]
