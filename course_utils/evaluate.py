@@ -33,13 +33,15 @@ import pandas as pd
 import torch
 from torch import nn
 
+from course_utils.core.checks import check_batch_size, check_input, check_model
+from course_utils.core.progress import progress_bar
 from course_utils.explainers import base
-from course_utils.explainers.base import Explainer, progress_bar
+from course_utils.explainers.base import Explainer
 from course_utils.metrics.bootstrap import bootstrap_interval
 from course_utils.metrics.drop_increase import check_keep, default_keep, drop_increase
 from course_utils.metrics.insertion_deletion import deletion, insertion
 from course_utils.metrics.localisation import energy_inside, iou_top_k, pointing_game
-from course_utils.metrics.scoring import check_batch_size, check_input, check_model, model_outputs
+from course_utils.metrics.scoring import model_outputs
 
 METRICS = ["Drop%", "Increase%", "insertion AUC", "deletion AUC", "seconds per sample"]
 LOCALISATION = ["pointing game", "energy inside", "IoU top-k"]

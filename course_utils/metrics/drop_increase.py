@@ -19,10 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from course_utils.explainers.base import TargetLike
+from course_utils.core.checks import TargetLike, check_batch_size, check_input, check_model
 from course_utils.metrics.ranking import check_maps, top_k_mask
-from course_utils.metrics.scoring import (check_batch_size, check_input, check_model, gather, model_outputs,
-                                          resolve_target, target_probability)
+from course_utils.metrics.scoring import gather, model_outputs, resolve_target, target_probability
 
 KEEP_MNIST1D = 0.3
 KEEP_HMT = 0.9

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from course_utils.explainers.base import TargetLike, progress_bar
+from course_utils.core.checks import TargetLike, check_batch_size, check_input, check_model
+from course_utils.core.progress import progress_bar
 from course_utils.metrics.ranking import check_maps, salience_rank
-from course_utils.metrics.scoring import (check_batch_size, check_input, check_model, gather, model_outputs,
-                                          resolve_target)
+from course_utils.metrics.scoring import gather, model_outputs, resolve_target
 
 BLUR_SIGMA = 5.0
 

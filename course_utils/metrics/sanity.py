@@ -20,8 +20,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from course_utils.explainers.base import Explainer, TargetLike, get, progress_bar
-from course_utils.metrics.scoring import check_input, check_model, model_outputs, resolve_target
+from course_utils.core.checks import TargetLike, check_input, check_model
+from course_utils.core.progress import progress_bar
+from course_utils.explainers.base import Explainer, get
+from course_utils.metrics.scoring import model_outputs, resolve_target
 from course_utils.metrics.similarity import min_max, spearman, ssim
 
 ExplainerLike = str | type | Callable[[nn.Module], Explainer]

@@ -8,26 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_utils.explainers.base import Explainer, TargetLike, check_target, model_state_preserved
-
-
-def check_input(x) -> torch.Tensor:
-    """``x`` must be a finite float tensor shaped (N, C, L) or (N, C, H, W): the explainers' input rule."""
-    return Explainer.check_input(x)
-
-
-def check_model(model) -> nn.Module:
-    """``model`` must be an ``nn.Module``."""
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, not {type(model).__name__}.")
-    return model
-
-
-def check_batch_size(batch_size) -> int:
-    """A positive int."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, not {batch_size!r}.")
-    return batch_size
+from course_utils.core.checks import TargetLike, check_target
+from course_utils.core.model_state import model_state_preserved
 
 
 @torch.no_grad()
