@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from course_utils.exercises.cases import randint
-from course_utils.grading.rubric import Case, Exercise, close
+from course_utils.exercises.spec import Case, Exercise, close
 
 
 def conv_output_length(length, kernel_size, stride, padding):
