@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
-import inspect
 import pkgutil
 import time
 from collections.abc import Sequence
@@ -63,13 +62,10 @@ def load_explainers() -> list[str]:
 
 
 def build_explainer(name: str, model: nn.Module, seed: int) -> Explainer:
-    """``get(name)(model)``, with ``seed=seed`` and ``progress=False`` where the method takes them."""
+    """The registered explainer ``name`` on ``model``, seeded with ``seed``, without progress bars."""
     if name not in base.available():
         load_explainers()
-    cls = base.get(name)
-    accepted = inspect.signature(cls.__init__).parameters
-    options = {key: value for key, value in (("seed", seed), ("progress", False)) if key in accepted}
-    return cls(model, **options)
+    return base.build(name, model, seed=seed, progress=False)
 
 
 def _methods(methods, model: nn.Module, seed: int) -> list[tuple[str, Explainer]]:

@@ -1,6 +1,6 @@
 """The one contract every explainer follows (captum-style verb, pytorch-grad-cam-style base class).
 
-``Method(model, **options)``; ``attribute(x, target=None)`` → a tensor shaped like ``x``;
+``Method(model, seed=..., progress=..., **options)`` (or :func:`build` by name); ``attribute(x, target=None)`` → a tensor shaped like ``x``;
 ``explain(x, target=None)`` → an ``(N, *spatial)`` map for plots and metrics, reduced over channels by the
 subclass's ``reduction``. Subclasses implement one function, :meth:`Explainer._attribute`, which receives a
 checked input and a ``(N,)`` long tensor of targets, with the model already in eval mode and its parameters'
@@ -14,11 +14,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from course_utils.core.checks import TargetLike, check_input, check_model, check_target
+from course_utils.core.checks import TargetLike, check_input, check_model, check_seed, check_target
 from course_utils.core.model_state import hooks_removed, model_state_preserved
 from course_utils.core.progress import progress_bar
 
-__all__ = ["Explainer", "TargetLike", "available", "check_target", "find_layer", "get", "hooks_removed",
+__all__ = ["Explainer", "TargetLike", "available", "build", "check_target", "find_layer", "get", "hooks_removed",
            "model_state_preserved", "progress_bar", "reduce_channels", "register", "upsample"]
 
 _REGISTRY: dict[str, type[Explainer]] = {}
@@ -50,6 +50,12 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def build(name: str, model: nn.Module, seed: int = 0, progress: bool = False, **options) -> Explainer:
+    """The explainer registered as ``name`` on ``model``: ``get(name)(model, seed=seed, progress=progress,
+    **options)``. Every method takes ``seed`` and ``progress`` (see :class:`Explainer`)."""
+    return get(name)(model, seed=seed, progress=progress, **options)
+
+
 def find_layer(model: nn.Module, layer: nn.Module | str | None, kind: type | tuple = (nn.Conv1d, nn.Conv2d)):
     """Resolve ``layer`` (a module of ``model``, its dotted name, or None = the last module of ``kind``)."""
     if layer is None:
@@ -75,13 +81,21 @@ class Explainer:
     ``reduction`` says how :meth:`explain` turns the ``(N, C, *spatial)`` attribution into ``(N, *spatial)``:
     ``"sum"`` (signed sum over channels), ``"abs_max"`` (max of |·| over channels, Simonyan 2014 Sec. 3.1),
     ``"abs_sum"``, ``"mean"``, or ``"first"`` (maps already broadcast over channels, e.g. CAM, RISE).
+
+    Every method takes ``seed`` and ``progress``. ``seed`` fixes the random draws of a method that makes any
+    (``stochastic`` True: noise, masks, perturbations, initial grids), so the same seed gives the same map; a
+    method without randomness ignores it. ``progress`` shows a tqdm bar over a method's long loop (iterations,
+    masks, windows); a method that runs in one pass ignores it. Subclasses pass both to this constructor.
     """
 
     name: ClassVar[str] = "explainer"
     reduction: ClassVar[str] = "sum"
+    stochastic: ClassVar[bool] = False
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, seed: int | None = None, progress: bool = False):
         self.model = check_model(model)
+        self.seed = check_seed(seed, allow_none=True)
+        self.progress = bool(progress)
         self._n_classes: dict[tuple, int] = {}
 
     # -- the verb ---------------------------------------------------------------------------------------------

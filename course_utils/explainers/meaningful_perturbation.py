@@ -58,6 +58,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from course_utils.core.checks import check_positive_int, check_seed
 from course_utils.explainers.base import Explainer, progress_bar, register, upsample
 from course_utils.explainers.mask_updates import Adam
 
@@ -176,12 +177,6 @@ class MaskUpsampling:
         return out.sum(1, keepdim=True) if out.shape[1] > 1 else out
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, not {value!r}.")
-    return value
-
-
 def _non_negative(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
         raise ValueError(f"{name} must be a finite number ≥ 0, not {value!r}.")
@@ -204,12 +199,13 @@ class MeaningfulPerturbation(Explainer):
     """
 
     reduction = "first"
+    stochastic = True
 
     def __init__(self, model, game: str = "deletion", reference: str = "blur", iterations: int = 300,
                  lr: float = 0.1, l1: float = 1e-4, tv: float = 1e-2, beta: float = 3.0, mask_scale: int | None = None,
                  blur_sigma: float | None = None, jitter: int | None = None, noise_level: float = 0.5,
                  score: str = "probability", seed: int = 0, progress: bool = True):
-        super().__init__(model)
+        super().__init__(model, seed=check_seed(seed), progress=progress)
         if score not in _SCORES:
             raise ValueError(f"score must be one of {_SCORES}, not {score!r}.")
         if game not in _GAMES:
@@ -218,11 +214,9 @@ class MeaningfulPerturbation(Explainer):
             raise ValueError(f"reference must be one of {_REFERENCES}, not {reference!r}.")
         if jitter is not None and (isinstance(jitter, bool) or not isinstance(jitter, int) or jitter < 0):
             raise ValueError(f"jitter must be None (scaled paper value) or an int ≥ 0, not {jitter!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an int, not {seed!r}.")
         self.game, self.reference, self.score = game, reference, score
-        self.iterations = _positive_int("iterations", iterations)
-        self.mask_scale = None if mask_scale is None else _positive_int("mask_scale", mask_scale)
+        self.iterations = check_positive_int("iterations", iterations)
+        self.mask_scale = None if mask_scale is None else check_positive_int("mask_scale", mask_scale)
         self.lr, self.l1, self.tv = _non_negative("lr", lr), _non_negative("l1", l1), _non_negative("tv", tv)
         if self.lr == 0:
             raise ValueError("lr must be > 0, e.g. the paper's 0.1.")
@@ -231,7 +225,6 @@ class MeaningfulPerturbation(Explainer):
             raise ValueError(f"beta must be ≥ 1 (the paper uses 3), not {beta!r}.")
         self.blur_sigma = None if blur_sigma is None else _non_negative("blur_sigma", blur_sigma)
         self.jitter, self.noise_level = jitter, _non_negative("noise_level", noise_level)
-        self.seed, self.progress = seed, progress
 
     # -- the paper's defaults scaled to the input -------------------------------------------------------------
     def mask_size(self, spatial: Sequence[int]) -> tuple[int, ...]:
