@@ -59,6 +59,7 @@ import torch
 from torch import nn
 
 from course_utils.core.checks import check_positive_int, check_seed
+from course_utils.core.filters import gaussian_blur
 from course_utils.explainers.base import Explainer, progress_bar, register, upsample
 from course_utils.explainers.mask_updates import Adam
 
@@ -94,30 +95,6 @@ def total_variation_gradient(mask: torch.Tensor, beta: float = 3.0) -> torch.Ten
         grad.narrow(axis, 1, n - 1).add_(step, alpha=beta)
         grad.narrow(axis, 0, n - 1).sub_(step, alpha=beta)
     return grad
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(N, C, L)`` or ``(N, C, H, W)`` along every spatial axis (reflect padding).
-
-    The kernel radius is ``ceil(3σ)``, capped at ``size − 1`` so that reflection stays inside the input.
-    """
-    out = x
-    channels = x.shape[1]
-    for axis in range(2, x.dim()):
-        size = x.shape[axis]
-        radius = min(math.ceil(3 * sigma), size - 1)
-        if sigma <= 0 or radius < 1:
-            continue
-        offsets = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-        kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-        kernel = kernel / kernel.sum()
-        moved = out.movedim(axis, -1)
-        lead = moved.shape[:-1]
-        rows = moved.reshape(-1, channels, size)
-        rows = nn.functional.pad(rows, (radius, radius), mode="reflect")
-        rows = nn.functional.conv1d(rows, kernel.expand(channels, 1, -1), groups=channels)
-        out = rows.reshape(*lead, size).movedim(-1, axis)
-    return out
 
 
 def shift(x: torch.Tensor, offsets: Sequence[int]) -> torch.Tensor:
@@ -260,7 +237,8 @@ class MeaningfulPerturbation(Explainer):
     def reference_for(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The perturbation target ``x̃`` (Sec. 4.1): blur, zero, per-sample channel mean, or noisy ``x``."""
         if self.reference == "blur":
-            return gaussian_blur(x, self.scaled_blur_sigma(x.shape[2:]))
+            sigma = self.scaled_blur_sigma(x.shape[2:])
+            return gaussian_blur(x, sigma, padding="reflect") if sigma > 0 else x
         if self.reference == "zero":
             return torch.zeros_like(x)
         if self.reference == "mean":

@@ -13,13 +13,13 @@ is no Python loop over samples or steps.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from course_utils.core.checks import TargetLike, check_batch_size, check_input, check_model
+from course_utils.core.filters import gaussian_blur
 from course_utils.core.progress import progress_bar
 from course_utils.metrics.ranking import check_maps, salience_rank
 from course_utils.metrics.scoring import gather, model_outputs, resolve_target
@@ -45,28 +45,6 @@ class Curves:
 def auc(scores: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
     """Trapezoid area under ``scores`` (``(..., S)``) over ``fractions`` (``(S,)`` from 0 to 1)."""
     return torch.trapezoid(scores, fractions.to(scores), dim=-1)
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor:
-    """Separable Gaussian blur of ``(N, C, L)`` or ``(N, C, H, W)`` inputs, per channel, replicate padding.
-
-    Kernel: ``exp(-t² / 2σ²)`` on ``t = -r … r`` with ``r = ceil(3σ)``, normalised to sum 1.
-    """
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
-        raise ValueError(f"blur sigma must be a positive number of positions, not {sigma!r}.")
-    r = math.ceil(3 * sigma)
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    kernel = kernel / kernel.sum()
-    c = x.shape[1]
-    out = x
-    for axis in range(2, x.dim()):
-        moved = out.movedim(axis, -1)
-        flat = moved.reshape(-1, 1, moved.shape[-1])
-        flat = nn.functional.pad(flat, (r, r), mode="replicate")
-        flat = nn.functional.conv1d(flat, kernel.view(1, 1, -1))
-        out = flat.reshape(moved.shape).movedim(-1, axis)
-    return out.reshape(x.shape[0], c, *x.shape[2:])
 
 
 def default_step(x: torch.Tensor) -> int:
