@@ -22,7 +22,7 @@ from course_utils.core.checks import TargetLike, check_batch_size, check_input, 
 from course_utils.core.filters import gaussian_blur
 from course_utils.core.progress import progress_bar
 from course_utils.metrics.ranking import check_maps, salience_rank
-from course_utils.metrics.scoring import gather, model_outputs, resolve_target
+from course_utils.metrics.scoring import clean_outputs, gather, model_outputs, resolve_target
 
 BLUR_SIGMA = 5.0
 
@@ -53,7 +53,7 @@ def default_step(x: torch.Tensor) -> int:
 
 
 def _curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetLike, step: int | None,
-            batch_size: int, start: torch.Tensor | None, progress: bool) -> Curves:
+            batch_size: int, start: torch.Tensor | None, progress: bool, probs: torch.Tensor | None) -> Curves:
     model = check_model(model)
     batch_size = check_batch_size(batch_size)
     x = check_input(x)
@@ -62,7 +62,7 @@ def _curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: Targe
     step = default_step(x) if step is None else step
     if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step <= positions:
         raise ValueError(f"step must be an int of positions per step in 1..{positions}, not {step!r}.")
-    target = resolve_target(model_outputs(model, x, batch_size), target)
+    target = resolve_target(clean_outputs(model, x, batch_size, probs), target)
     counts = torch.tensor([*range(0, positions, step), positions], device=x.device)
     ranks = salience_rank(maps)
     n, s = x.shape[0], counts.numel()
@@ -83,15 +83,18 @@ def _curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: Targe
 
 
 def deletion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetLike = None,
-             step: int | None = None, batch_size: int = 256, progress: bool = False) -> Curves:
-    """Deletion curve: most salient positions set to 0 first; lower AUC is better (RISE Sec. 4.1)."""
-    return _curves(model, x, maps, target, step, batch_size, start=None, progress=progress)
+             step: int | None = None, batch_size: int = 256, progress: bool = False,
+             probs: torch.Tensor | None = None) -> Curves:
+    """Deletion curve: most salient positions set to 0 first; lower AUC is better (RISE Sec. 4.1). ``probs``:
+    the model's softmax outputs on ``x`` when already computed (they resolve and check ``target``)."""
+    return _curves(model, x, maps, target, step, batch_size, start=None, progress=progress, probs=probs)
 
 
 def insertion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetLike = None,
               step: int | None = None, batch_size: int = 256, blur_sigma: float = BLUR_SIGMA,
-              progress: bool = False) -> Curves:
-    """Insertion curve: most salient positions of ``x`` put into its Gaussian blur first; higher AUC is better."""
+              progress: bool = False, probs: torch.Tensor | None = None) -> Curves:
+    """Insertion curve: most salient positions of ``x`` put into its Gaussian blur first; higher AUC is better.
+    ``probs``: as for :func:`deletion`."""
     x = check_input(x)
     return _curves(model, x, maps, target, step, batch_size, start=gaussian_blur(x, blur_sigma),
-                   progress=progress)
+                   progress=progress, probs=probs)

@@ -19,6 +19,17 @@ def model_outputs(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.T
         return torch.cat([model(chunk).softmax(1) for chunk in x.split(batch_size)])
 
 
+def clean_outputs(model: nn.Module, x: torch.Tensor, batch_size: int, probs: torch.Tensor | None) -> torch.Tensor:
+    """The ``(N, K)`` softmax probabilities of ``x``: ``probs`` when the caller has them already (one forward pass
+    over the clean inputs then serves several metrics), else :func:`model_outputs`."""
+    if probs is None:
+        return model_outputs(model, x, batch_size)
+    if not isinstance(probs, torch.Tensor) or probs.dim() != 2 or probs.shape[0] != x.shape[0]:
+        raise ValueError(f"probs must be the model's (N, K) softmax outputs on x, one row per sample of x "
+                         f"(N = {x.shape[0]}); leave it None to compute them.")
+    return probs
+
+
 def resolve_target(probs: torch.Tensor, target: TargetLike) -> torch.Tensor:
     """``(N,)`` long targets for the ``(N, K)`` probabilities ``probs``; None → the predicted class."""
     if target is None:
