@@ -38,14 +38,13 @@ from course_utils.core.progress import progress_bar
 from course_utils.explainers import base
 from course_utils.explainers.base import Explainer
 from course_utils.metrics.bootstrap import bootstrap_interval
+from course_utils.metrics.columns import LOCALISATION, METRICS
 from course_utils.metrics.drop_increase import check_keep, default_keep, drop_increase
 from course_utils.metrics.insertion_deletion import deletion, insertion
 from course_utils.metrics.localisation import energy_inside, iou_top_k, pointing_game
 from course_utils.metrics.scoring import clean_outputs, model_outputs
+from course_utils.plotting import plot_evaluation
 
-METRICS = ["Drop%", "Increase%", "insertion AUC", "deletion AUC", "seconds per sample"]
-LOCALISATION = ["pointing game", "energy inside", "IoU top-k"]
-"""Extra columns when the dataset has ground-truth ``positions`` (see :func:`evaluate`)."""
 OPTIMISATION_METHODS = ("meaningful_perturbation", "fgvis", "iterative_saliency")
 OPTIMISATION_SUBSET = {"mnist1d": 100, "hmt": 32}
 """Samples used for the optimisation methods by the command line when ``--n`` is not given (CPU budget)."""
@@ -306,31 +305,6 @@ def metric_intervals(model: nn.Module, x: torch.Tensor, maps_by_method, target: 
     scores = {label: per_sample_scores(model, x, maps[0] if isinstance(maps, tuple) else maps, target, keep, step)
               for label, maps in maps_by_method.items()}
     return interval_table(scores, confidence, n_resamples, seed)
-
-
-def plot_evaluation(df: pd.DataFrame, title: str | None = None):
-    """A seaborn bar chart per metric column (methods on the y axis); returns the matplotlib figure."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    missing = [c for c in ["method", *METRICS] if c not in df.columns]
-    if missing:
-        raise ValueError(f"df lacks the columns {missing}; pass the DataFrame returned by evaluate().")
-    better = {"Drop%": "lower", "Increase%": "higher", "insertion AUC": "higher", "deletion AUC": "lower",
-              "seconds per sample": "lower", **dict.fromkeys(LOCALISATION, "higher")}
-    columns = METRICS + [c for c in LOCALISATION if c in df.columns]
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.0 * len(columns), max(2.4, 1.2 + 0.45 * len(df))),
-                             sharey=True, squeeze=False)
-    for ax, column in zip(axes[0], columns):
-        sns.barplot(data=df, y="method", x=column, hue="method", legend=False, ax=ax)
-        ax.set_title(f"{column} ({better[column]} is better)", fontsize=9)
-        if column == "seconds per sample":
-            ax.set_xscale("log")
-        ax.set_xlabel("")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def _load_dataset(name: str, data_root: str | None, image_size: int):

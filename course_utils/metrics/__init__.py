@@ -12,7 +12,7 @@ from course_utils.metrics.insertion_deletion import Curves, auc, deletion, gauss
 from course_utils.metrics.localisation import (box_iou, energy_inside, iou_top_k, localisation, pointing_game,
                                                threshold_box)
 from course_utils.metrics.ranking import salience_order, salience_rank, top_k_mask
-from course_utils.metrics.sanity import cascading_randomisation, parameter_layers, plot_randomisation
+from course_utils.metrics.sanity import cascading_randomisation, parameter_layers
 from course_utils.metrics.similarity import spearman, ssim
 from course_utils.metrics.stability import convergence, run_to_run_consistency, top_k_iou
 
@@ -20,5 +20,5 @@ __all__ = ["Curves", "DropIncrease", "Interval", "adversarial_evidence", "auc", 
            "cascading_randomisation", "channel_permutation_accuracy", "colour_bias", "convergence", "default_keep",
            "deletion", "drop_increase", "energy_inside", "excited_fraction", "gaussian_blur", "insertion", "iou_top_k",
            "keep_top_k", "localisation", "maintained_classification_ratio", "mean_channel_mask", "parameter_layers",
-           "plot_randomisation", "pointing_game", "relu_outputs", "run_to_run_consistency", "salience_order",
+           "pointing_game", "relu_outputs", "run_to_run_consistency", "salience_order",
            "salience_rank", "spearman", "ssim", "threshold_box", "top_k_iou", "top_k_mask"]
