@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from course_utils.metrics.classification import confusion_counts, per_class_accuracy
 from course_utils.metrics.columns import BETTER, LOCALISATION, METRICS
 
 SIGNED_CMAP = "RdBu_r"
@@ -203,16 +204,6 @@ def plot_signal_grid(signals, titles: Sequence[str] | None = None, maps=None, nc
     return fig
 
 
-def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """``(n_classes, n_classes)`` counts: row = true class, column = predicted class."""
-    t, p = to_numpy(y_true).astype(int).ravel(), to_numpy(y_pred).astype(int).ravel()
-    if t.shape != p.shape:
-        raise ValueError(f"y_true has {t.size} labels and y_pred {p.size}; pass one prediction per label.")
-    counts = np.zeros((n_classes, n_classes), dtype=int)
-    np.add.at(counts, (t, p), 1)
-    return counts
-
-
 def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str], normalize: bool = True,
                           ax: Axes | None = None, title: str | None = None) -> Figure:
     """Confusion matrix (rows = true class); ``normalize`` shows each row as fractions of that class."""
@@ -228,13 +219,6 @@ def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str], normalize:
     ax.tick_params(labelsize=8)
     ax.set_title(title or ("confusion matrix (rows sum to 1)" if normalize else "confusion matrix"), fontsize=9)
     return fig
-
-
-def per_class_accuracy(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """Accuracy of each true class (NaN for a class without samples)."""
-    counts = confusion_counts(y_true, y_pred, n_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.diag(counts) / counts.sum(1)
 
 
 def plot_per_class_accuracy(y_true, y_pred, class_names: Sequence[str], ax: Axes | None = None,
