@@ -64,6 +64,13 @@ def check_positive_int(name: str, value, allow_none: bool = False, none_means: s
     return value
 
 
+def check_non_negative(name: str, value) -> float:
+    """``value`` must be a finite number ≥ 0; returned as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a finite number ≥ 0, not {value!r}.")
+    return float(value)
+
+
 def check_batch_size(batch_size) -> int:
     """A positive int."""
     return check_positive_int("batch_size", batch_size)

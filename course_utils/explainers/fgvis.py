@@ -45,7 +45,7 @@ from torch.nn import functional as F
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 
-from course_utils.core.checks import check_positive_int
+from course_utils.core.checks import check_non_negative, check_positive_int
 from course_utils.explainers.base import Explainer, progress_bar, register
 from course_utils.explainers.mask_updates import SGD
 
@@ -205,8 +205,7 @@ class FGVis(Explainer):
             raise ValueError(f"game must be one of {_GAMES}, not {game!r}.")
         check_positive_int("iterations", iterations)
         for name, value in (("sparsity", sparsity), ("lr", lr), ("momentum", momentum)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-                raise ValueError(f"{name} must be a finite number ≥ 0, not {value!r}.")
+            check_non_negative(name, value)
         if lr == 0 or momentum >= 1:
             raise ValueError(f"need lr > 0 and momentum < 1, not lr={lr!r}, momentum={momentum!r}.")
         if not isinstance(defense, bool):

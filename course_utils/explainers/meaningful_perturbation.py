@@ -58,7 +58,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from course_utils.core.checks import check_positive_int, check_seed
+from course_utils.core.checks import check_non_negative, check_positive_int, check_seed
 from course_utils.core.filters import gaussian_blur
 from course_utils.explainers.base import Explainer, progress_bar, register, upsample
 from course_utils.explainers.mask_updates import Adam
@@ -154,12 +154,6 @@ class MaskUpsampling:
         return out.sum(1, keepdim=True) if out.shape[1] > 1 else out
 
 
-def _non_negative(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise ValueError(f"{name} must be a finite number ≥ 0, not {value!r}.")
-    return float(value)
-
-
 @register("meaningful_perturbation")
 class MeaningfulPerturbation(Explainer):
     """Fong & Vedaldi (2017) mask optimisation (Eq. 3–5); ``attribute`` returns the saliency, broadcast over
@@ -194,14 +188,15 @@ class MeaningfulPerturbation(Explainer):
         self.game, self.reference, self.score = game, reference, score
         self.iterations = check_positive_int("iterations", iterations)
         self.mask_scale = None if mask_scale is None else check_positive_int("mask_scale", mask_scale)
-        self.lr, self.l1, self.tv = _non_negative("lr", lr), _non_negative("l1", l1), _non_negative("tv", tv)
+        self.lr = check_non_negative("lr", lr)
+        self.l1, self.tv = check_non_negative("l1", l1), check_non_negative("tv", tv)
         if self.lr == 0:
             raise ValueError("lr must be > 0, e.g. the paper's 0.1.")
-        self.beta = _non_negative("beta", beta)
+        self.beta = check_non_negative("beta", beta)
         if self.beta < 1:
             raise ValueError(f"beta must be ≥ 1 (the paper uses 3), not {beta!r}.")
-        self.blur_sigma = None if blur_sigma is None else _non_negative("blur_sigma", blur_sigma)
-        self.jitter, self.noise_level = jitter, _non_negative("noise_level", noise_level)
+        self.blur_sigma = None if blur_sigma is None else check_non_negative("blur_sigma", blur_sigma)
+        self.jitter, self.noise_level = jitter, check_non_negative("noise_level", noise_level)
 
     # -- the paper's defaults scaled to the input -------------------------------------------------------------
     def mask_size(self, spatial: Sequence[int]) -> tuple[int, ...]:
