@@ -4,7 +4,8 @@
 target=None)`` → a tensor shaped like ``x``; ``explain(x, target=None)`` → an ``(N, *spatial)`` map for plots and
 metrics, reduced over channels by the subclass's ``reduction``. Subclasses implement one function,
 :meth:`Explainer._attribute`, which receives a checked input and a ``(N,)`` long tensor of targets, with the model
-already in eval mode and its parameters' ``requires_grad`` switched off; :meth:`attribute` restores the model exactly as it found it afterwards.
+already in eval mode and its parameters' ``requires_grad`` switched off; :meth:`attribute` restores the model
+exactly as it found it afterwards.
 """
 from __future__ import annotations
 
