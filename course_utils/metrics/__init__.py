@@ -19,8 +19,9 @@ from course_utils.metrics.similarity import spearman, ssim
 from course_utils.metrics.stability import convergence, run_to_run_consistency, top_k_iou
 
 __all__ = ["Curves", "DropIncrease", "Interval", "adversarial_evidence", "auc", "bootstrap_interval", "box_iou",
-           "cascading_randomisation", "channel_permutation_accuracy", "colour_bias", "confusion_counts", "convergence", "default_keep",
-           "deletion", "drop_increase", "energy_inside", "excited_fraction", "gaussian_blur", "insertion", "iou_top_k",
-           "keep_top_k", "localisation", "maintained_classification_ratio", "mean_channel_mask", "parameter_layers",
-           "per_class_accuracy", "pointing_game", "relu_outputs", "run_to_run_consistency", "salience_order",
-           "salience_rank", "spearman", "ssim", "threshold_box", "top_k_iou", "top_k_mask"]
+           "cascading_randomisation", "channel_permutation_accuracy", "colour_bias", "confusion_counts", "convergence",
+           "default_keep", "deletion", "drop_increase", "energy_inside", "excited_fraction", "gaussian_blur",
+           "insertion", "iou_top_k", "keep_top_k", "localisation", "maintained_classification_ratio",
+           "mean_channel_mask", "parameter_layers", "per_class_accuracy", "pointing_game", "relu_outputs",
+           "run_to_run_consistency", "salience_order", "salience_rank", "spearman", "ssim", "threshold_box",
+           "top_k_iou", "top_k_mask"]
