@@ -2,7 +2,8 @@
 
 Most submissions are variants of a tiny stand-in for 08_project_evaluation
 (``tests/fixtures/grading/standin_08_solution.ipynb``, the four exercise functions and nothing heavy), graded
-against the real rubric ``solutions/rubrics/08_project_evaluation.py`` in ONE parallel batch with short
+against a rubric file (``tests/fixtures/grading/example_rubric.py``: the course's exercises of
+08_project_evaluation, given with ``--rubric``) in ONE parallel batch with short
 timeouts. Expected scores are derived by hand from the rubric's points and the documented rule: a case earns
 its share only if its values are right, and an answer that runs forbidden code earns nothing.
 """
@@ -24,7 +25,7 @@ from course_utils.notebook_tools import student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "grading"
-RUBRIC = ROOT / "solutions" / "rubrics" / "08_project_evaluation.py"
+RUBRIC = FIXTURES / "example_rubric.py"
 ASSIGNMENT = "08_project_evaluation"
 REAL_SOLUTION = ROOT / "solutions" / f"{ASSIGNMENT}.ipynb"
 REAL_STUDENT = ROOT / "notebooks" / f"{ASSIGNMENT}.ipynb"
