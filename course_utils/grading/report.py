@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def _write_atomic(directory: int, name: str, data: bytes) -> None:
         raise
 
 
-def _replace_dir(out: int, out_path: Path, name: str, files: dict[str, bytes]) -> None:
+def _replace_dir(out: int, name: str, files: dict[str, bytes]) -> None:
     """Make ``out/name`` a new directory holding exactly ``files``: built under a temporary name, then swapped
     in; whatever was at ``name`` before (a directory, a file, a link) is removed, never followed."""
     new = f".{name}.{os.urandom(6).hex()}.new"
@@ -109,20 +110,17 @@ def _replace_dir(out: int, out_path: Path, name: str, files: dict[str, bytes]) -
             _write_atomic(fd, file, data)
     finally:
         os.close(fd)
-    old = None
+    old = f".{name}.{os.urandom(6).hex()}.old"
     try:
-        os.lstat(name, dir_fd=out)
-        old = f".{name}.{os.urandom(6).hex()}.old"
+        was_dir = stat.S_ISDIR(os.lstat(name, dir_fd=out).st_mode)
         os.rename(name, old, src_dir_fd=out, dst_dir_fd=out)
     except FileNotFoundError:
-        pass
+        was_dir = None
     os.rename(new, name, src_dir_fd=out, dst_dir_fd=out)
-    if old is not None:
-        target = out_path / old
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink()
+    if was_dir:
+        shutil.rmtree(old, dir_fd=out)
+    elif was_dir is not None:
+        os.unlink(old, dir_fd=out)
 
 
 def write_report(out: Path, assignment: str, rubric: Rubric, grades, mode: str,
@@ -130,11 +128,11 @@ def write_report(out: Path, assignment: str, rubric: Rubric, grades, mode: str,
     """Write ``grades.csv``, ``feedback/``, ``executed/`` and ``report.json`` into ``out`` (see the module
     docstring); ``mode`` says how the class was graded, ``graded_now`` how many grades this run made."""
     out.mkdir(parents=True, exist_ok=True)
-    fd = _open_dir(out)
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)  # the folder the instructor named, a link or not
     try:
-        _replace_dir(fd, out, "feedback", {f"{g.student_id}.md": feedback(assignment, rubric, g, mode).encode()
+        _replace_dir(fd, "feedback", {f"{g.student_id}.md": feedback(assignment, rubric, g, mode).encode()
                                            for g in grades})
-        _replace_dir(fd, out, "executed", {f"{g.student_id}.ipynb": g.executed for g in grades
+        _replace_dir(fd, "executed", {f"{g.student_id}.ipynb": g.executed for g in grades
                                            if g.executed is not None})
         summary = {"assignment": assignment, "mode": mode, "students": len(grades),
                    "graded_by_this_run": graded_now, "max_score": rubric.max_points,
