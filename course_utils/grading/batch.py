@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from course_utils.grading.gradebook import Gradebook, identity, notebook_sha256
 from course_utils.grading.reaper import Reaper
 from course_utils.grading.remote import grade_on_cluster
 from course_utils.grading.rubric import Rubric, load_rubric
-from course_utils.grading.score import held_out
+from course_utils.grading.score import HeldOut, held_out
 from course_utils.grading.submission import Grade, Settings, Submission, find_submissions, grade_one
 
 __all__ = ["Graded", "Grade", "Settings", "Submission", "find_submissions", "grade_all", "grade_one",
@@ -81,6 +82,21 @@ def _check(settings: Settings) -> None:
                          "submission at a time: drop --jobs (or start more workers).")
 
 
+def _grade(todo: list[Submission], settings: Settings, rubric: Rubric, held: list[HeldOut],
+           record: Callable[[Grade], None]) -> None:
+    """Grade ``todo`` here or on the cluster, passing each grade to ``record`` as soon as it is made; the
+    :class:`~course_utils.grading.reaper.Reaper` ends the student processes if this process is killed."""
+    with Reaper(), cluster.connect(settings.scheduler, settings.cluster) as client:
+        if client is not None:
+            grade_on_cluster(client, todo, settings, rubric, held, on_grade=record)
+            return
+        with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
+            futures = [pool.submit(grade_one, s, settings, rubric, held) for s in todo]
+            for future in progress_bar(as_completed(futures), enabled=settings.progress, desc="grading",
+                                       total=len(futures)):
+                record(future.result())
+
+
 def grade_all(settings: Settings, regrade: bool = False) -> Graded:
     """Grade the class into ``settings.out``: the submissions not yet in its gradebook (all with ``regrade``),
     ``settings.jobs`` at a time here, or one Dask task each on ``settings.scheduler`` / a ``settings.cluster``
@@ -102,15 +118,8 @@ def grade_all(settings: Settings, regrade: bool = False) -> Graded:
         def record(grade: Grade) -> None:
             book.record(grade, shas[grade.student_id])
 
-        with Reaper(), cluster.connect(settings.scheduler, settings.cluster) as client:
-            if client is not None:
-                grade_on_cluster(client, todo, settings, rubric, held, on_grade=record)
-            elif todo:
-                with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
-                    futures = [pool.submit(grade_one, s, settings, rubric, held) for s in todo]
-                    for future in progress_bar(as_completed(futures), enabled=settings.progress, desc="grading",
-                                               total=len(futures)):
-                        record(future.result())
+        if todo:
+            _grade(todo, settings, rubric, held, record)
         grades = book.grades(sorted(shas))
         graded = Graded(grades, book.graded_in_session(), mode)
     report.write_report(settings.out, settings.assignment, rubric, grades, mode, len(graded.graded_now))
