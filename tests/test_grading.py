@@ -315,6 +315,15 @@ def test_hints_name_the_shape_in_the_exercise_terms():
     assert message == "your weights: shape (2, 5, 1), expected (N, K) = (2, 5)"
 
 
+def test_a_wrong_type_hint_names_the_shape_once():
+    from course_utils.exercises import ASSIGNMENTS, exercise
+
+    message = exercise("perturb").check("a string", torch.zeros(2, 1, 5))[1]
+    assert message == "your perturbed input: expected a tensor shaped like x, (N, C, *s) = (2, 1, 5), got a str"
+    for ex in {e for exercises in ASSIGNMENTS.values() for e in exercises}:
+        assert "shaped shaped" not in ex.check("a string", torch.zeros(2, 3))[1], ex.name
+
+
 def test_bad_command_lines_fail_with_a_clear_message(tmp_path, capsys):
     assert cli.main([str(tmp_path / "nope"), "--assignment", ASSIGNMENT, "--rubric", str(RUBRIC),
                      "--out", str(tmp_path / "o")]) == 2
