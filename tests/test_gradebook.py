@@ -291,3 +291,25 @@ def test_statuses_are_one_enum_with_the_words_of_the_notebook_runner():
                                           Status.MEMORY]
     assert Status.GRADER_ERROR == "grader error" and f"{Status.NOT_RUN}" == "not run"
     assert [s for s in Status if s.ran_cleanly] == [Status.OK, Status.NOT_RUN]
+
+
+def test_the_gradebook_keeps_a_grade_until_its_notebook_changes_and_tries_grader_errors_again(tmp_path):
+    from course_utils.grading.gradebook import Gradebook
+    from course_utils.grading.score import CaseResult, ExerciseScore
+    from course_utils.grading.submission import Grade
+
+    scores = [ExerciseScore("gradcam_weights", 2.0, [CaseResult("case 1", 1.0, "correct"),
+                                                      CaseResult("case 2", 0.0, "values differ")])]
+    ok = Grade("ann", scores, Status.OK, "ran to the end", 1.25, 29, True, b"{executed}")
+    lost = Grade("bob", [ExerciseScore("gradcam_weights", 2.0)], Status.GRADER_ERROR, "worker lost", 0.0)
+    with Gradebook(tmp_path) as book:
+        book.begin({"secret_seed": 1})
+        book.record(ok, "a" * 64)
+        book.record(lost, "b" * 64)
+    with Gradebook(tmp_path) as book:  # what a new process finds
+        book.begin({"secret_seed": 1})
+        assert not book.needs_grading("ann", "a" * 64)
+        assert book.needs_grading("ann", "c" * 64) and book.needs_grading("bob", "b" * 64)
+        assert book.needs_grading("cat", None)
+        assert book.grades(["ann"]) == [ok]
+        assert book.grades(["ann"])[0].exercises[0].points == 1.0

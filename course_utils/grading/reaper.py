@@ -3,7 +3,7 @@
 :class:`Reaper` starts ``python reaper.py GRADER_PID`` (this file, by path: standard library and psutil only)
 with a pipe from the grader on its stdin. While the grader lives, the watcher notes every process below it
 (papermill, kernels, function runners, anything they start) every 0.2 s; when the pipe closes without the
-grader saying ``done`` — the grader was SIGKILLed, crashed or lost its machine's out-of-memory lottery — it kills
+grader saying ``done`` — the grader was SIGKILLed, crashed or chosen by the out-of-memory killer — it kills
 every process it noted, and whatever those started since, and exits. It ignores Ctrl-C, so it outlives a
 grader stopped from the terminal. In the sandbox, bubblewrap's ``--die-with-parent`` and PID namespace do the
 same for the processes inside; the watcher covers ``--unsandboxed`` grading (and a sandbox tool without them).
