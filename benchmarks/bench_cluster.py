@@ -26,7 +26,6 @@ from course_utils.grading import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN = ROOT / "tests" / "fixtures" / "grading" / "standin_08_solution.ipynb"
-RUBRIC = ROOT / "solutions" / "rubrics" / "08_project_evaluation.py"
 
 
 def _noop(item):
@@ -34,7 +33,7 @@ def _noop(item):
 
 
 def _grader(subs: Path, out: Path, execute: bool, *where: str):
-    args = [str(subs), "--assignment", "08_project_evaluation", "--rubric", str(RUBRIC), "--out", str(out),
+    args = [str(subs), "--assignment", "08_project_evaluation", "--out", str(out),
             "--secret-seed", "1", "--quiet", *(() if execute else ("--no-execute",)), *where]
     return lambda: cli.main(args)
 

@@ -67,13 +67,15 @@ def connect(scheduler: str | None = None, cluster: str | None = None) -> Iterato
 
 
 def run_tasks(client, fn: Callable, items: Sequence, *, shared: dict[str, Any] | None = None,
-              on_error: Callable[[Any, BaseException], Any] | None = None, progress: bool = True,
+              on_error: Callable[[Any, BaseException], Any] | None = None,
+              on_done: Callable[[Any, Any], None] | None = None, progress: bool = True,
               desc: str = "tasks", retries: int = 1) -> list:
     """``[fn(item, **shared) for item in items]``, one Dask task per item, results in the order of ``items``.
 
     ``shared`` values are sent to the workers once (to every worker, so that losing one worker loses no copy)
     and passed to every call. A task that raised (after ``retries`` more tries) or whose workers kept dying
     (``distributed.KilledWorker``) becomes ``on_error(item, error)``; without ``on_error`` the error is raised.
+    ``on_done(item, result)``, if given, is called here with each result as soon as it is in (e.g. to record it).
     """
     distributed = _distributed()
     shared = dict(shared or {})
@@ -91,12 +93,14 @@ def run_tasks(client, fn: Callable, items: Sequence, *, shared: dict[str, Any] |
             i = index[future.key]
             if future.status == "finished":
                 results[i] = future.result()
-                continue
-            error = future.exception()
-            if on_error is None:
-                raise error
-            results[i] = on_error(items[i], error)
-            future.release()
+            else:
+                error = future.exception()
+                if on_error is None:
+                    raise error
+                results[i] = on_error(items[i], error)
+                future.release()
+            if on_done is not None:
+                on_done(items[i], results[i])
     finally:
         client.cancel(futures)
     return results

@@ -37,7 +37,7 @@ from course_utils.notebook_tools import student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN = ROOT / "tests" / "fixtures" / "grading" / "standin_08_solution.ipynb"
-RUBRIC = ROOT / "solutions" / "rubrics" / "08_project_evaluation.py"
+RUBRIC = ROOT / "tests" / "fixtures" / "grading" / "example_rubric.py"
 ASSIGNMENT = "08_project_evaluation"
 
 
@@ -153,7 +153,8 @@ def test_cluster_grades_the_class_as_the_local_grader_even_when_a_worker_dies(da
     killer = WorkerKiller(pids.values())
     killer.start()
     try:
-        assert _grade(subs, root / "grades", "--scheduler", local.scheduler_address) == 0
+        # --regrade: the local run's gradebook is there, and every submission must be graded on the cluster
+        assert _grade(subs, root / "grades", "--scheduler", local.scheduler_address, "--regrade") == 0
     finally:
         killer.stop.set()
         killer.join()

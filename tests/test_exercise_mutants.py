@@ -22,7 +22,7 @@ import torch
 from course_utils.exercises import ASSIGNMENTS, exercises_of
 from course_utils.exercises.calling import materialize, portable
 from course_utils.grading.extract import definitions, program_for
-from course_utils.grading.rubric import load_rubric
+from course_utils.grading.rubric import Rubric
 from course_utils.grading.runner import run_exercise
 from course_utils.grading.score import ExerciseScore, _compare, held_out
 from course_utils.selfcheck import check_exercise
@@ -59,7 +59,7 @@ def self_check(name: str, program: str) -> str:
 
 @cache
 def _held(assignment: str, secret: int):
-    rubric = load_rubric(ROOT / "solutions" / "rubrics" / f"{assignment}.py")
+    rubric = Rubric(assignment, exercises_of(assignment))
     return {h.exercise.name: h for h in held_out(rubric, secret)}
 
 

@@ -2,7 +2,8 @@
 
 Most submissions are variants of a tiny stand-in for 08_project_evaluation
 (``tests/fixtures/grading/standin_08_solution.ipynb``, the four exercise functions and nothing heavy), graded
-against the real rubric ``solutions/rubrics/08_project_evaluation.py`` in ONE parallel batch with short
+against a rubric file (``tests/fixtures/grading/example_rubric.py``: the course's exercises of
+08_project_evaluation, given with ``--rubric``) in ONE parallel batch with short
 timeouts. Expected scores are derived by hand from the rubric's points and the documented rule: a case earns
 its share only if its values are right, and an answer that runs forbidden code earns nothing.
 """
@@ -24,7 +25,7 @@ from course_utils.notebook_tools import student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "grading"
-RUBRIC = ROOT / "solutions" / "rubrics" / "08_project_evaluation.py"
+RUBRIC = FIXTURES / "example_rubric.py"
 ASSIGNMENT = "08_project_evaluation"
 REAL_SOLUTION = ROOT / "solutions" / f"{ASSIGNMENT}.ipynb"
 REAL_STUDENT = ROOT / "notebooks" / f"{ASSIGNMENT}.ipynb"
@@ -312,6 +313,15 @@ def test_default_check_on_tuples_needs_every_item():
 def test_hints_name_the_shape_in_the_exercise_terms():
     message = close(what="your weights", terms="(N, K)")(torch.zeros(2, 5, 1), torch.zeros(2, 5))[1]
     assert message == "your weights: shape (2, 5, 1), expected (N, K) = (2, 5)"
+
+
+def test_a_wrong_type_hint_names_the_shape_once():
+    from course_utils.exercises import ASSIGNMENTS, exercise
+
+    message = exercise("perturb").check("a string", torch.zeros(2, 1, 5))[1]
+    assert message == "your perturbed input: expected a tensor shaped like x, (N, C, *s) = (2, 1, 5), got a str"
+    for ex in {e for exercises in ASSIGNMENTS.values() for e in exercises}:
+        assert "shaped shaped" not in ex.check("a string", torch.zeros(2, 3))[1], ex.name
 
 
 def test_bad_command_lines_fail_with_a_clear_message(tmp_path, capsys):

@@ -34,7 +34,7 @@ def integrated_gradients_cases(g):
 
 INTEGRATED_GRADIENTS = Exercise(
     "integrated_gradients", 2, integrated_gradients_cases, integrated_gradients,
-    check=close(rtol=1e-3, atol=1e-4, what="your attributions", terms="shaped like x, (N, C, *s)"),
+    check=close(rtol=1e-3, atol=1e-4, what="your attributions", terms="like x, (N, C, *s)"),
     description="(x − baseline) ⊙ mean of the target logit's gradients at k/n_steps along the path, k = 1..n_steps",
     forbidden=("course_utils.explainers", "captum"))
 

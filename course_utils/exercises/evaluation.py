@@ -28,7 +28,7 @@ def keep_top_k_cases(g):
 
 KEEP_TOP_K = Exercise(
     "keep_top_k", 3, keep_top_k_cases, keep_top_k,
-    check=close(what="your masked input", terms="shaped like x, (N, C, *s)"),
+    check=close(what="your masked input", terms="like x, (N, C, *s)"),
     description="keep the top round(keep·P) positions of the map over all channels, zero the rest",
     forbidden=("course_utils.metrics",))
 

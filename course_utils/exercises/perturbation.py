@@ -24,7 +24,7 @@ def perturb_cases(g):
 
 
 PERTURB = Exercise(
-    "perturb", 2, perturb_cases, perturb, check=close(what="your perturbed input", terms="shaped like x, (N, C, *s)"),
+    "perturb", 2, perturb_cases, perturb, check=close(what="your perturbed input", terms="like x, (N, C, *s)"),
     description="m ⊙ x + (1 − m) ⊙ reference, with m upsampled to x by course_utils.explainers.base.upsample",
     forbidden=("course_utils.explainers.meaningful_perturbation",))
 

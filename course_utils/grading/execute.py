@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_utils.grading import run_notebook, sandbox
-
-STATUS_TIMEOUT, STATUS_KERNEL_DIED = run_notebook.STATUS_TIMEOUT, run_notebook.STATUS_KERNEL_DIED
+from course_utils.grading.status import Status
 
 
 @dataclass(frozen=True)
 class Execution:
     """Outcome of running a notebook: a status word, a reason in words, wall time, whether outputs were cut."""
 
-    status: str
+    status: Status
     reason: str
     seconds: float
     truncated: bool = False
@@ -47,10 +46,10 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict, limits: san
         report = pipe.read(65536)
     seconds = time.monotonic() - start
     if killed:
-        return Execution(STATUS_TIMEOUT, f"stopped after the total limit of {timeout_total:g} s", seconds)
+        return Execution(Status.TIMEOUT, f"stopped after the total limit of {timeout_total:g} s", seconds)
     try:
         outcome = json.loads(report)
-        return Execution(str(outcome["status"]), str(outcome["reason"]), seconds, bool(outcome["truncated"]))
+        return Execution(Status(outcome["status"]), str(outcome["reason"]), seconds, bool(outcome["truncated"]))
     except (ValueError, KeyError, TypeError):
         why = sandbox.describe_exit(proc.returncode)
-        return Execution(STATUS_KERNEL_DIED, f"the notebook runner stopped: {why}", seconds)
+        return Execution(Status.KERNEL_DIED, f"the notebook runner stopped: {why}", seconds)

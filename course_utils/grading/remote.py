@@ -9,8 +9,8 @@ directory, sandbox limits and access guard (student code may open neither the st
 the machine nor the instructor's rubric, report and submissions paths, which matters on a shared file system),
 per-cell/total/check timeouts and output cap, and no student process ever receives the rubric.
 A worker that dies is replaced and its task run again by the scheduler; a submission whose workers keep dying
-gets the status "grader error". The report is written once, by the instructor's process
-(:func:`course_utils.grading.batch.grade_all`).
+gets the status "grader error". Each grade comes back to the instructor's process as its task ends, which
+records it in the gradebook at once and writes the report at the end (:func:`course_utils.grading.batch.grade_all`).
 """
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ import os
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-from course_utils.grading.submission import Grade, Settings, Submission, grade_one, staging_path
 from course_utils.grading.rubric import Rubric
 from course_utils.grading.score import ExerciseScore, HeldOut
+from course_utils.grading.status import Status
+from course_utils.grading.submission import Grade, Settings, Submission, grade_one, staging_path
 
 _staging: Path | None = None
 _staging_lock = threading.Lock()
@@ -74,7 +76,7 @@ def lost_grade(held: list[HeldOut]):
     for good (its workers kept dying, or the task could not run on the cluster)."""
     def grade(job: tuple[str, bytes | None], error: BaseException) -> Grade:
         empty = [ExerciseScore(h.exercise.name, float(h.exercise.points)) for h in held]
-        return Grade(job[0], empty, "grader error", f"the cluster could not grade it ({type(error).__name__}: "
+        return Grade(job[0], empty, Status.GRADER_ERROR, f"the cluster could not grade it ({type(error).__name__}: "
                      f"{error})", 0.0)
     return grade
 
@@ -82,16 +84,18 @@ def lost_grade(held: list[HeldOut]):
 def absolute(settings: Settings) -> Settings:
     """``settings`` with its paths made absolute here, before they travel to workers with another cwd."""
     return dataclasses.replace(settings, submissions=settings.submissions.resolve(), out=settings.out.resolve(),
-                               rubric=settings.rubric.resolve())
+                               rubric=None if settings.rubric is None else settings.rubric.resolve())
 
 
-def grade_on_cluster(client, subs: list[Submission], settings: Settings, rubric: Rubric,
-                     held: list[HeldOut]) -> list[Grade]:
-    """Grade ``subs`` as one task each on ``client``'s cluster; the grades in the order of ``subs``."""
+def grade_on_cluster(client, subs: list[Submission], settings: Settings, rubric: Rubric, held: list[HeldOut],
+                     on_grade: Callable[[Grade], None] | None = None) -> list[Grade]:
+    """Grade ``subs`` as one task each on ``client``'s cluster; the grades in the order of ``subs``, each also
+    passed to ``on_grade`` as soon as it is back."""
     from course_utils.cluster import run_tasks
 
     jobs = [(s.student_id, None if s.path is None else s.path.read_bytes()) for s in subs]
     # the rubric goes with every task (not scattered once), so that no worker death can lose it
     task = functools.partial(grade_staged, settings=absolute(settings), rubric=rubric, held=held)
-    return run_tasks(client, task, jobs, on_error=lost_grade(held), progress=settings.progress, desc="grading",
-                     retries=0)
+    done = None if on_grade is None else (lambda job, grade: on_grade(grade))
+    return run_tasks(client, task, jobs, on_error=lost_grade(held), on_done=done, progress=settings.progress,
+                     desc="grading", retries=0)

@@ -1,18 +1,23 @@
-"""The grading report: ``grades.csv``, one Markdown feedback file and one executed notebook per student.
+"""The grading report, written from the gradebook: ``grades.csv``, feedback and executed notebooks, ``report.json``.
 
 Layout of ``OUT/``: ``grades.csv`` (one row per student, nbgrader-like columns: ``assignment, student_id``,
 the points of every exercise, ``score, max_score, status, runtime_s, discussion_words, reason``),
-``feedback/<student_id>.md`` and ``executed/<student_id>.ipynb``. The grader owns these three names: it writes
-them after every student process has ended, replacing ``feedback/`` and ``executed/`` entirely, so nothing a
-notebook wrote there during grading survives.
+``feedback/<student_id>.md``, ``executed/<student_id>.ipynb``, ``report.json`` (the assignment, the sandbox
+mode that graded the class, counts per status) and ``gradebook.sqlite``
+(:mod:`course_utils.grading.gradebook`). The grader owns these names: it writes them after every student
+process has ended, each file through a new temporary file renamed into place and without following symbolic
+links, and replaces ``feedback/`` and ``executed/`` whole, so nothing else written there survives.
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import shutil
+import stat
+from collections import Counter
 from pathlib import Path
 
 from course_utils.grading.rubric import Rubric
@@ -45,14 +50,15 @@ def grades_table(assignment: str, rubric: Rubric, grades) -> str:
     return buffer.getvalue()
 
 
-def feedback(assignment: str, rubric: Rubric, grade) -> str:
-    """Markdown feedback for one student: score, how the notebook ran, and per exercise what passed or failed."""
+def feedback(assignment: str, rubric: Rubric, grade, mode: str) -> str:
+    """Markdown feedback for one student: score, how the notebook ran (and in which sandbox mode), and per
+    exercise what passed or failed."""
     total = round(sum(e.points for e in grade.exercises), 2)
     lines = [f"# Feedback: {assignment}, {grade.student_id}", "",
              f"**Score: {_points(total)} / {_points(rubric.max_points)}** (exercises graded automatically on "
              "hidden test inputs; the discussion is graded by hand).", "",
              "## Running your notebook", "", f"- Status: **{grade.status}** ({one_line(grade.reason, 1000)}).",
-             f"- Run time: {grade.runtime_s:.1f} s."]
+             f"- Run time: {grade.runtime_s:.1f} s.", f"- Grading mode: {mode}."]
     if grade.truncated:
         lines.append("- Your notebook printed too much: outputs past the size limit were dropped.")
     if grade.discussion_words is not None:
@@ -72,27 +78,66 @@ def feedback(assignment: str, rubric: Rubric, grade) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _open_dir(path: Path, parent: int | None = None) -> int:
+    """A descriptor of the directory ``path`` (relative to ``parent``), refusing a symbolic link."""
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
 
 
-def _fresh_dir(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+def _write_atomic(directory: int, name: str, data: bytes) -> None:
+    """Write ``name`` in the open ``directory``: a new file (never an existing one or a link's target), synced,
+    then renamed over ``name`` (a link there is replaced, not followed)."""
+    temp = f".{name}.{os.urandom(6).hex()}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, name, src_dir_fd=directory, dst_dir_fd=directory)
+    except BaseException:
+        os.unlink(temp, dir_fd=directory)
+        raise
 
 
-def write_report(out: Path, assignment: str, rubric: Rubric, grades) -> None:
-    """Write ``grades.csv``, ``feedback/`` and ``executed/`` into ``out`` (see the module docstring)."""
+def _replace_dir(out: int, name: str, files: dict[str, bytes]) -> None:
+    """Make ``out/name`` a new directory holding exactly ``files``: built under a temporary name, then swapped
+    in; whatever was at ``name`` before (a directory, a file, a link) is removed, never followed."""
+    new = f".{name}.{os.urandom(6).hex()}.new"
+    os.mkdir(new, 0o777, dir_fd=out)
+    fd = _open_dir(new, out)
+    try:
+        for file, data in files.items():
+            _write_atomic(fd, file, data)
+    finally:
+        os.close(fd)
+    old = f".{name}.{os.urandom(6).hex()}.old"
+    try:
+        was_dir = stat.S_ISDIR(os.lstat(name, dir_fd=out).st_mode)
+        os.rename(name, old, src_dir_fd=out, dst_dir_fd=out)
+    except FileNotFoundError:
+        was_dir = None
+    os.rename(new, name, src_dir_fd=out, dst_dir_fd=out)
+    if was_dir:
+        shutil.rmtree(old, dir_fd=out)
+    elif was_dir is not None:
+        os.unlink(old, dir_fd=out)
+
+
+def write_report(out: Path, assignment: str, rubric: Rubric, grades, mode: str,
+                 graded_now: int | None = None) -> None:
+    """Write ``grades.csv``, ``feedback/``, ``executed/`` and ``report.json`` into ``out`` (see the module
+    docstring); ``mode`` says how the class was graded, ``graded_now`` how many grades this run made."""
     out.mkdir(parents=True, exist_ok=True)
-    for sub in ("feedback", "executed"):
-        _fresh_dir(out / sub)
-    for g in grades:
-        _write_atomic(out / "feedback" / f"{g.student_id}.md", feedback(assignment, rubric, g).encode())
-        if g.executed is not None:
-            _write_atomic(out / "executed" / f"{g.student_id}.ipynb", g.executed)
-    _write_atomic(out / "grades.csv", grades_table(assignment, rubric, grades).encode())
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)  # the folder the instructor named, a link or not
+    try:
+        _replace_dir(fd, "feedback", {f"{g.student_id}.md": feedback(assignment, rubric, g, mode).encode()
+                                           for g in grades})
+        _replace_dir(fd, "executed", {f"{g.student_id}.ipynb": g.executed for g in grades
+                                           if g.executed is not None})
+        summary = {"assignment": assignment, "mode": mode, "students": len(grades),
+                   "graded_by_this_run": graded_now, "max_score": rubric.max_points,
+                   "statuses": dict(sorted(Counter(str(g.status) for g in grades).items()))}
+        _write_atomic(fd, "report.json", (json.dumps(summary, indent=1) + "\n").encode())
+        _write_atomic(fd, "grades.csv", grades_table(assignment, rubric, grades).encode())
+    finally:
+        os.close(fd)

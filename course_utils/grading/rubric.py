@@ -1,6 +1,8 @@
-"""The rubric format: the checks behind a grade, one Python file per assignment.
+"""The rubric format: the checks behind a grade, the course's own exercises or a rubric file of your own.
 
-A rubric file (e.g. ``solutions/rubrics/08_project_evaluation.py``, kept with the instructor) defines
+The grader checks an assignment's exercises as the course defines them (:mod:`course_utils.exercises`)
+unless the instructor gives a rubric file (``--rubric FILE``, kept away from students; an example:
+``tests/fixtures/grading/example_rubric.py``), which defines
 ``RUBRIC = Rubric(assignment=..., exercises=[Exercise(...), ...])``. Each :class:`Exercise` names a top-level
 function the student writes, its points, a generator of held-out :class:`Case` inputs (called with a
 ``torch.Generator`` seeded by a secret drawn for every grading run), the reference implementation, a ``check``
@@ -54,7 +56,8 @@ def load_rubric(path: str | Path) -> Rubric:
     """Import the rubric file at ``path`` (instructor code, run in the grader's process) and return its RUBRIC."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"rubric file {path} does not exist; pass --rubric PATH or put it in solutions/rubrics/.")
+        raise ValueError(f"rubric file {path} does not exist; pass the path of a file defining RUBRIC, or leave "
+                         "--rubric out to grade with the assignment's own exercises.")
     spec = importlib.util.spec_from_file_location(f"_course_rubric_{uuid.uuid4().hex}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

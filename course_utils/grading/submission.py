@@ -17,6 +17,7 @@ from pathlib import Path
 from course_utils.grading import execute, extract, sandbox
 from course_utils.grading.rubric import Rubric
 from course_utils.grading.score import ExerciseScore, HeldOut, score_notebook
+from course_utils.grading.status import Status
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
@@ -36,7 +37,7 @@ class Settings:
     submissions: Path
     assignment: str
     out: Path
-    rubric: Path
+    rubric: Path | None  # None: the exercises' built-in rubric
     jobs: int = 1
     timeout_cell: float = 300.0
     timeout_total: float = 1800.0
@@ -49,6 +50,7 @@ class Settings:
     progress: bool = True
     scheduler: str | None = None
     cluster: str | None = None
+    unsandboxed: bool = False
 
 
 @dataclass
@@ -57,7 +59,7 @@ class Grade:
 
     student_id: str
     exercises: list[ExerciseScore]
-    status: str
+    status: Status
     reason: str
     runtime_s: float
     discussion_words: int | None = None
@@ -113,10 +115,12 @@ def _private_paths(settings: Settings) -> tuple[Path, ...]:
     def holds_code(folder: Path) -> bool:
         return any(c == folder or folder in c.parents for c in code)
 
-    rubric = settings.rubric.resolve()
-    hidden = rubric.parent.parent if rubric.parent.name == "rubrics" else rubric.parent
+    paths = []
+    if settings.rubric is not None:
+        rubric = settings.rubric.resolve()
+        hidden = rubric.parent.parent if rubric.parent.name == "rubrics" else rubric.parent
+        paths.append(rubric if holds_code(hidden) else hidden)
     out = settings.out.resolve()
-    paths = [rubric if holds_code(hidden) else hidden]
     paths += [out / n for n in ("grades.csv", "feedback", "executed")] if holds_code(out) else [out]
     if not holds_code(settings.submissions.resolve()):
         paths.append(settings.submissions.resolve())
@@ -139,13 +143,13 @@ def grade_one(sub: Submission, settings: Settings, rubric: Rubric, held: list[He
     try:
         if sub.path is None:
             reason = f"no {settings.assignment}.ipynb in the student's folder"
-            return Grade(sub.student_id, empty, "missing", reason, 0.0)
+            return Grade(sub.student_id, empty, Status.MISSING, reason, 0.0)
         try:
             nb = extract.read_notebook(sub.path)
         except ValueError as err:
-            return Grade(sub.student_id, empty, "invalid", str(err), time.monotonic() - start)
+            return Grade(sub.student_id, empty, Status.INVALID, str(err), time.monotonic() - start)
         limits = _limits(settings)
-        status, reason, truncated, executed = "not run", "notebook execution was switched off", False, None
+        status, reason, truncated, executed = Status.NOT_RUN, "notebook execution was switched off", False, None
         if settings.run_notebooks:
             work = root / "notebook"
             work.mkdir()
@@ -161,7 +165,7 @@ def grade_one(sub: Submission, settings: Settings, rubric: Rubric, held: list[He
         words = extract.discussion_words(nb, rubric.discussion_tag)
         return Grade(sub.student_id, scores, status, reason, time.monotonic() - start, words, truncated, executed)
     except Exception as err:  # a grader bug on one submission must not stop the others
-        return Grade(sub.student_id, empty, "grader error", f"{type(err).__name__}: {err}",
+        return Grade(sub.student_id, empty, Status.GRADER_ERROR, f"{type(err).__name__}: {err}",
                      time.monotonic() - start)
     finally:
         shutil.rmtree(root, ignore_errors=True)
