@@ -199,8 +199,8 @@ def train_generator(dataset: str, config: TrainConfig | None = None, root: str |
 
 
 MNIST1D_GAN_CONFIG = TrainConfig(epochs=100, lr=2e-4, batch_size=64, weight_decay=0.0)
-HMT_GAN_CONFIG = TrainConfig(epochs=6, lr=2e-4, batch_size=64, weight_decay=0.0, augment=True)
-DISCRIMINATOR_EPOCHS = {"mnist1d": 10, "hmt": 2}   # D alone against the final G, see fit_gan
+HMT_GAN_CONFIG = TrainConfig(epochs=4, lr=2e-4, batch_size=64, weight_decay=0.0, augment=True)
+DISCRIMINATOR_EPOCHS = {"mnist1d": 10, "hmt": 1}   # D alone against the final G, see fit_gan
 
 
 def fit_gan(model: GAN, x: torch.Tensor, config: TrainConfig, device: str | torch.device | None = None,
@@ -360,6 +360,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="the classifier (default), or a generator of course_utils.variations: the GAN (the "
                              "poster's) or the VAE (the comparison)")
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--discriminator-epochs", type=int, default=None,
+                        help="GAN only: epochs of the discriminator alone after the adversarial ones")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule")
@@ -382,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out) if args.out else WEIGHTS_DIR / shipped[args.dataset]
     if args.model == "gan":
         _, meta = train_gan(args.dataset, config, root=args.data, image_size=args.image_size, out=out,
-                            device=args.device)
+                            device=args.device, discriminator_epochs=args.discriminator_epochs)
         print(f"{args.dataset} GAN: discriminator's mean P(real) on test inputs {meta['test_realism']:.3f}, on "
               f"generated {meta['samples_realism']:.3f}; generated with classifier top softmax ≥ 0.9: "
               f"{100 * meta['samples_confident']:.1f}%, {meta['train_seconds']:.0f} s; saved {out}")

@@ -160,7 +160,7 @@ class TileGAN(GAN):
     """GAN for 64-px HMT tiles ``(N, 3, 64, 64)``: ``G`` a linear layer to 4×4 and four (nearest ×2 upsampling
     + 3×3 convolution) stages; ``D`` four stride-2 3×3 convolutions down to 4×4 and a linear logit."""
 
-    def __init__(self, latent: int = 32, channels: Sequence[int] = (32, 64, 64, 128),
+    def __init__(self, latent: int = 32, channels: Sequence[int] = (16, 32, 32, 64),
                  mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.25, 0.25, 0.25)):
         super().__init__()
         self.config = {"latent": latent, "channels": list(channels), "mean": list(mean), "std": list(std)}
