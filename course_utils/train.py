@@ -307,7 +307,8 @@ def train_gan(dataset: str, config: TrainConfig | None = None, root: str | Path 
     history = fit_gan(model, train_set.x, config, device, progress, discriminator_epochs)
     quality = gan_quality(model, load_pretrained(dataset, device="cpu"), test_set, seed=config.seed)
     meta = {"dataset": dataset, "image_size": image_size, "seed": config.seed, "config": vars(config),
-            "discriminator_epochs": discriminator_epochs, **quality, "val_realism": history.val_accuracy, "train_loss": history.train_loss,
+            "discriminator_epochs": discriminator_epochs, **quality, "val_realism": history.val_accuracy,
+            "train_loss": history.train_loss,
             "train_seconds": history.seconds, "device": str(get_device(device)), "versions": _versions()}
     if out is not None:
         save_checkpoint(model, out, **meta)

@@ -21,8 +21,8 @@ variation is the composite
   has almost no gradient exactly where ``D`` rejects ``X′`` (Goodfellow et al. 2014, Sec. 3).
 
 *Deviation, the VAE comparison.* With a VAE (no discriminator) the second term is replaced by the prior's
-``½‖z‖²`` and ``L_reconstruction`` is divided by ``2σ²`` (σ its likelihood's ``noise_std``): the sum is then the
-negative log-posterior of ``z`` and ``z′`` its MAP estimate. That is *not* the poster's realism term — the
+``½‖z‖²`` and ``L_reconstruction`` is divided by ``2σ²`` (σ its likelihood's ``noise_std``): the sum is then
+the negative log-posterior of ``z`` and ``z′`` its MAP estimate. That is *not* the poster's realism term — the
 prior density of ``z`` says nothing about whether ``X′`` looks real — and is kept only as the comparison.
 
 Different starting points ``z₀ ~ N(0, I)`` (seeded) give different variations. ``value_range=(low, high)``
@@ -32,7 +32,9 @@ clips ``G(z′)`` to the valid input range (HMT tiles: ``(0, 1)``). ``z′`` is 
 Whether a variation is *acceptable* is the poster's question, answered by :func:`judge`: acceptable = realistic
 (the discriminator's ``σ(D(X′))`` at least a threshold, e.g. a low quantile of its scores on real inputs) and
 the model's outcome unchanged. A realistic variation that changes the class is a candidate counterfactual; an
-unrealistic one is filtered out and says nothing about the model.
+unrealistic one is filtered out and says nothing about the model. The judge is only as good as ``D``: trained
+against its own generator, it learns that generator's flaws, and another generator's output (the VAE's) may
+pass it without being realistic.
 """
 from __future__ import annotations
 
@@ -165,6 +167,12 @@ def judge(model: nn.Module, gan, variations: Variations, target: torch.Tensor, t
     """Per variation ``(N, K)``: ``realism`` the discriminator's ``σ(D(X′))``; ``confidence`` the model's top
     softmax; ``keeps`` whether the model's class is ``target`` ``(N,)``; ``realistic`` ``realism ≥ threshold``;
     ``acceptable`` realistic and keeps the class; ``counterfactual`` realistic and flips it. Modes restored."""
+    if not hasattr(gan, "realism_logit"):
+        raise ValueError("gan must be a course GAN (its discriminator is the judge): "
+                         "course_utils.models.load_generator('mnist1d' or 'hmt', kind='gan').")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be a probability in [0, 1], e.g. a low quantile of σ(D) on real inputs, "
+                         f"not {threshold!r}.")
     n, k = variations.inputs.shape[:2]
     flat = variations.inputs.flatten(0, 1)
     modes = model.training, gan.training

@@ -54,7 +54,8 @@ def test_optimisation_fits_the_context_and_the_prior_pulls_z_in(vae, signals):
 
 
 def test_a_region_covering_everything_leaves_only_the_prior(vae, signals):
-    # no context (R = 0 everywhere): the loss is ½‖z‖², whose Adam path from z₀ shrinks every coordinate towards 0
+    # no context (R = 0 everywhere): the loss is ½‖z‖², whose Adam path from z₀ shrinks every coordinate
+    # towards 0
     out = acceptable_variations(vae, signals, torch.ones(3, 40), n_variations=2, steps=300, lr=0.05,
                                 progress=False)
     assert out.z.abs().max() < 0.05
@@ -145,6 +146,10 @@ def test_judge_splits_acceptable_and_counterfactual(gan, signals):
     assert torch.equal(verdict["acceptable"], (realism >= 0.5) & keeps)
     assert torch.equal(verdict["counterfactual"], (realism >= 0.5) & ~keeps)
     assert not (verdict["acceptable"] & verdict["counterfactual"]).any()
+    with pytest.raises(ValueError, match="GAN"):
+        judge(model, SignalVAE(latent=4, channels=8), out, target, threshold=0.5)
+    with pytest.raises(ValueError, match="threshold"):
+        judge(model, gan, out, target, threshold=1.5)
 
 
 def test_same_seed_same_variations_other_seed_other_variations(vae, signals):

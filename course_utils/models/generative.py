@@ -8,8 +8,9 @@ is a real input; the latent search uses ``D`` as its realism term. The networks 
 ``G(z)`` of one code does not depend on the rest of the batch (the latent search optimises many codes at once).
 ``D`` takes raw inputs and normalises them itself, like the classifiers.
 
-*VAEs* (Kingma & Welling 2014, "Auto-Encoding Variational Bayes", Eq. 10), kept as the comparison: the
-course's earlier generator, whose realism term was the prior's ``½‖z‖²``.
+*VAEs* (Kingma & Welling 2014, "Auto-Encoding Variational Bayes", Eq. 10), kept as the comparison: they have no
+discriminator, so their latent search uses the prior's ``½‖z‖²`` instead of a realism term (a MAP estimate of
+``z``, not the poster's method; :mod:`course_utils.variations`).
 
 Every generator here normalises with the training set's statistics (buffers saved with the weights) and
 decodes back to raw input space, so ``G(z)`` is directly comparable with the classifier's inputs.
