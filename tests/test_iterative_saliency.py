@@ -87,6 +87,16 @@ def test_printed_weights_collapse_to_zero_on_a_real_model(float64_case):
     assert torch.equal(after(60), torch.zeros_like(x))
 
 
+@pytest.mark.parametrize("eta", [0.1, 1.0, 10.0])
+def test_printed_weights_collapse_with_the_printed_v_line_switched_on(float64_case, eta):
+    # η > 0 adds η·V·M_{i−1}: it rescales (here first inflates) M but cannot revive the erased cells
+    model, x = float64_case("1d")
+    after = lambda t: IterativeSaliency(model, iterations=t, cells=8, initial_keep=0.9, weights="printed",
+                                        lr=eta, seed=0, progress=False).attribute(x)
+    assert after(1).amax() > 0
+    assert torch.equal(after(60), torch.zeros_like(x))
+
+
 def test_a_constant_model_collapses_the_printed_weights_in_two_steps():
     # Δp = p at the first step (p_0 = 0), then 0: M_2 = M_1·0 + η V M_1 with V = V(0) = 0
     x = torch.rand(2, 1, 16, generator=torch.Generator().manual_seed(4))

@@ -1,13 +1,13 @@
-"""Acceptable variations (course_utils.variations): shapes, the input kept exactly outside the region, the
-generator fitted to the context (the optimisation lowers the outside error, the prior term pulls z to 0),
-seeding, the generator left as found, input checks; the VAE's loss by hand."""
+"""Acceptable variations (course_utils.variations): the composite equation, R as printed, the latent search
+lowering its loss (GAN: R-weighted reconstruction + the discriminator's realism; VAE: the prior, the
+comparison), seeding, the generator left as found, input checks, judge; the VAE's loss by hand."""
 import math
 
 import pytest
 import torch
 
-from course_utils.models import SignalVAE, TileVAE
-from course_utils.variations import acceptable_variations
+from course_utils.models import SignalGAN, SignalVAE, TileVAE
+from course_utils.variations import acceptable_variations, context_weights, judge, objective
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +54,102 @@ def test_optimisation_fits_the_context_and_the_prior_pulls_z_in(vae, signals):
 
 
 def test_a_region_covering_everything_leaves_only_the_prior(vae, signals):
-    # no context: the loss is ½‖z‖², whose Adam path from z₀ shrinks every coordinate towards 0
+    # no context (R = 0 everywhere): the loss is ½‖z‖², whose Adam path from z₀ shrinks every coordinate
+    # towards 0
     out = acceptable_variations(vae, signals, torch.ones(3, 40), n_variations=2, steps=300, lr=0.05,
                                 progress=False)
     assert out.z.abs().max() < 0.05
     assert torch.equal(out.inputs, out.generated)
+
+
+@pytest.fixture(scope="module")
+def gan():
+    torch.manual_seed(0)
+    return SignalGAN(latent=4, channels=8).eval()
+
+
+def test_context_weights_are_the_inverted_box_convolved_s_wide():
+    # oracle: a loop over positions in float64, the mean of 1 − B over the window's positions inside the input
+    region = torch.zeros(2, 12, dtype=torch.float64)
+    region[0, 4:8] = 1
+    region[1, :3] = 1
+    for s in (1, 3, 5):
+        expected = torch.empty_like(region)
+        for n in range(2):
+            for i in range(12):
+                window = [1 - region[n, j] for j in range(i - s // 2, i + s // 2 + 1) if 0 <= j < 12]
+                expected[n, i] = sum(window) / len(window)
+        torch.testing.assert_close(context_weights(region, s), expected)
+    assert context_weights(region, 3)[0].tolist()[3:9] == pytest.approx([2 / 3, 1 / 3, 0, 0, 1 / 3, 2 / 3])
+    image = torch.zeros(1, 9, 9, dtype=torch.float64)
+    image[0, 2:7, 3:6] = 1
+    weights = context_weights(image, 3)
+    by_hand = [[sum(1 - image[0, a, b] for a in range(i - 1, i + 2) for b in range(j - 1, j + 2)
+                    if 0 <= a < 9 and 0 <= b < 9) / sum(1 for a in range(i - 1, i + 2) for b in range(j - 1, j + 2)
+                                                         if 0 <= a < 9 and 0 <= b < 9) for j in range(9)]
+               for i in range(9)]
+    torch.testing.assert_close(weights[0], torch.tensor(by_hand, dtype=torch.float64))
+    for bad in (2, 0, 1.0, True):
+        with pytest.raises(ValueError, match="window"):
+            context_weights(image, bad)
+
+
+def test_composite_equation_with_a_soft_region(gan, signals):
+    region = torch.rand(3, 40, generator=torch.Generator().manual_seed(3))
+    out = acceptable_variations(gan, signals, region, n_variations=2, steps=3, progress=False)
+    b = region[:, None, None, :]
+    expected = signals[:, None] * (1 - b) + b * out.generated
+    torch.testing.assert_close(out.inputs, expected)
+    torch.testing.assert_close(out.generated, gan.decode(out.z.flatten(0, 1)).view_as(out.generated))
+
+
+def test_gan_latent_search_lowers_its_loss_and_the_loss_is_as_printed(gan, signals):
+    region = region_of(3)
+    out = acceptable_variations(gan, signals, region, n_variations=2, steps=80, lr=0.05, progress=False)
+    assert out.loss.shape == (80, 3, 2) and (out.loss[-1] < out.loss[0]).all()
+    # the first recorded loss is the objective at z₀, by hand: Σ R (G(z) − X)² + λ (−log σ(D(X′)))
+    z0 = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        fake = gan.generator(z0)
+        target = gan.normalize(signals).repeat_interleave(2, 0)
+        r = context_weights(region, 3).unsqueeze(1).repeat_interleave(2, 0)
+        b = region.unsqueeze(1).repeat_interleave(2, 0)
+        realism = -torch.log(torch.sigmoid(gan.discriminator(target * (1 - b) + b * fake).squeeze(1)))
+        expected = (r * (fake - target) ** 2).flatten(1).sum(1) + realism
+    torch.testing.assert_close(out.loss[0].flatten(), expected)
+
+
+def test_the_realism_term_raises_the_discriminators_score(signals):
+    torch.manual_seed(0)
+    gan = SignalGAN(latent=4, channels=8).eval()
+    with torch.no_grad():
+        gan.discriminator[-1].weight.mul_(50)                         # a discriminator with an opinion
+    region = region_of(3)
+    score = lambda weight: gan.realism_logit(acceptable_variations(
+        gan, signals, region, n_variations=4, steps=60, context_weight=weight, progress=False)
+        .inputs.flatten(0, 1)).mean().item()
+    assert score(100.0) > score(0.0) + 0.5
+
+
+def test_judge_splits_acceptable_and_counterfactual(gan, signals):
+    from course_utils.models.architectures import ShallowCNN1D
+    torch.manual_seed(0)
+    model = ShallowCNN1D(channels=8).eval()
+    out = acceptable_variations(gan, signals, region_of(3), n_variations=4, steps=3, progress=False)
+    target = torch.tensor([0, 1, 2])
+    verdict = judge(model, gan, out, target, threshold=0.5)
+    flat = out.inputs.flatten(0, 1)
+    with torch.no_grad():
+        realism = torch.sigmoid(gan.realism_logit(flat)).view(3, 4)
+        keeps = model(flat).argmax(1).view(3, 4) == target[:, None]
+    torch.testing.assert_close(verdict["realism"], realism)
+    assert torch.equal(verdict["acceptable"], (realism >= 0.5) & keeps)
+    assert torch.equal(verdict["counterfactual"], (realism >= 0.5) & ~keeps)
+    assert not (verdict["acceptable"] & verdict["counterfactual"]).any()
+    with pytest.raises(ValueError, match="GAN"):
+        judge(model, SignalVAE(latent=4, channels=8), out, target, threshold=0.5)
+    with pytest.raises(ValueError, match="threshold"):
+        judge(model, gan, out, target, threshold=1.5)
 
 
 def test_same_seed_same_variations_other_seed_other_variations(vae, signals):

@@ -20,6 +20,7 @@ ASSIGNMENTS = {
     "03_gradient_methods": (attribution.INTEGRATED_GRADIENTS,),
     "04_cam_gradcam": (attribution.GRADCAM_WEIGHTS,),
     "05_rise": (attribution.RISE_SALIENCY,),
+    "05_thakur_fischmeister": (perturbation.CONTEXT_WEIGHTS,),
     "06_meaningful_perturbation": (perturbation.PERTURB, perturbation.TV_BETA),
     "07_fgvis": (perturbation.GRADIENT_GATE,),
     "08_project_evaluation": (evaluation.KEEP_TOP_K, evaluation.DROP_INCREASE, attribution.GRADCAM_MAP,

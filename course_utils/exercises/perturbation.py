@@ -1,4 +1,5 @@
-"""Exercises on perturbation masks: the blend Φ and TV_β of Meaningful Perturbation (06), FGVis' gate (07)."""
+"""Exercises on perturbation masks: the blend Φ and TV_β of Meaningful Perturbation (06), FGVis' gate (07), the
+context weights R of Thakur & Fischmeister's acceptable variations (05_thakur_fischmeister)."""
 from __future__ import annotations
 
 import torch
@@ -75,3 +76,34 @@ GRADIENT_GATE = Exercise(
     check=close(what="(your gate's value, its gradient)"),
     description="value unchanged; gradient only where min(0, h_clean) ≤ h_perturbed ≤ max(0, h_clean)",
     forbidden=("course_utils.explainers",))
+
+
+def context_weights(region, s):
+    """Thakur & Fischmeister's R: the inverted box 1 − B, (N, *spatial), convolved with an s-wide (1-D) or s×s
+    (2-D) mean filter, same size; near the border the mean over the window's positions inside the input."""
+    inverted = (1 - region).unsqueeze(1)
+    pool = torch.nn.functional.avg_pool1d if region.dim() == 2 else torch.nn.functional.avg_pool2d
+    return pool(inverted, s, stride=1, padding=s // 2, count_include_pad=False).squeeze(1)
+
+
+def context_weights_cases(g):
+    def boxes(n, *shape):
+        region = torch.zeros(n, *shape)
+        for i in range(n):
+            start = [int(torch.randint(0, size - 2, (1,), generator=g)) for size in shape]
+            stop = [a + int(torch.randint(2, size - a + 1, (1,), generator=g)) for a, size in zip(start, shape)]
+            region[(i, *[slice(a, b) for a, b in zip(start, stop)])] = 1
+        return region
+
+    return [Case((boxes(3, 40), 3), "1-D: 3 boxes in signals of 40, s = 3"),
+            Case((boxes(2, 16, 16), 5), "2-D: 2 boxes in 16 × 16, s = 5"),
+            Case((boxes(2, 12, 9), 3), "2-D: 2 boxes in 12 × 9, s = 3"),
+            Case((torch.rand(2, 10, generator=g), 5), "1-D: soft regions in [0, 1] of 10 positions, s = 5"),
+            Case((boxes(2, 8, 8), 1), "2-D: 2 boxes in 8 × 8, s = 1 (R = 1 − B)")]
+
+
+CONTEXT_WEIGHTS = Exercise(
+    "context_weights", 2, context_weights_cases, context_weights,
+    check=close(what="your R", terms="shaped like region, (N, *spatial)"),
+    description="1 − B averaged over the s (1-D) or s × s (2-D) window around each position, positions inside only",
+    forbidden=("course_utils.variations",))

@@ -18,7 +18,8 @@ with ``n1 = |Λ_on|``, ``n2 = |Λ_off|``. Positions are the cells of a coarse gr
 ``(cells + 1)`` cell sizes, cropped at a random shift. ``M_0`` is binary, each cell on with probability
 ``initial_keep``; ``p_0 = 0``; ``f`` is the target's softmax probability; the removed input becomes ``baseline``.
 
-What the printed algorithm leaves open, and what we measured (notebook 05, section 7; README):
+What the printed algorithm leaves open, and what we measured (notebook 05_thakur_fischmeister, section 1;
+README):
 
 1. *Counts.* ``n1 · p_i`` is rarely an integer. Rounding it freezes the walk on a coarse grid: a confident model
    (p > 1 − 1/(2 n2)) never brings a cell back, so the walk stays at ``M_0``. We draw the count by stochastic
@@ -27,7 +28,8 @@ What the printed algorithm leaves open, and what we measured (notebook 05, secti
    back) gets 0, and every cell ever switched off stays 0 for good; the others are multiplied by ``Δp < 1`` at
    every step. ``M`` reaches exactly 0 within a few dozen iterations, and then ``p_i = f(I ⊙ 0)`` is constant
    and ``Δp = 0``. ``V`` is one number per image, so ``η V M_{i−1}`` rescales ``M_{i−1}`` rather than smoothing
-   it, and cannot revive a zero. ``weights="printed"`` runs exactly this and returns the final ``M``.
+   it, and cannot revive a zero. ``weights="printed"`` runs exactly this (with the given ``lr`` = η) and
+   returns the final ``M``; with η > 0 the term first inflates ``M`` and the erasures still take it to 0.
 3. *The minimal reading that works* (``weights="accumulated"``, the default): the sets ``Λ_on`` walk as printed
    and the input is masked by them (``M`` upsampled is the binary ``1[Λ_on]``), and the weight update is read
    as an accumulation instead of a product, ``M_i = M_{i−1} + Δp · 1[Λ_on]`` (a cell off at this step keeps its

@@ -9,12 +9,14 @@ from torch import nn
 
 from course_utils.device import get_device
 from course_utils.models.architectures import ShallowCNN1D, VGG7
-from course_utils.models.generative import SignalVAE, TileVAE
+from course_utils.models.generative import SignalGAN, SignalVAE, TileGAN, TileVAE
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
-ARCHITECTURES = {"ShallowCNN1D": ShallowCNN1D, "VGG7": VGG7, "SignalVAE": SignalVAE, "TileVAE": TileVAE}
+ARCHITECTURES = {"ShallowCNN1D": ShallowCNN1D, "VGG7": VGG7, "SignalVAE": SignalVAE, "TileVAE": TileVAE,
+                 "SignalGAN": SignalGAN, "TileGAN": TileGAN}
 PRETRAINED = {"mnist1d": "mnist1d_shallowcnn1d.pt", "hmt": "hmt_vgg7.pt"}
 GENERATORS = {"mnist1d": "mnist1d_signalvae.pt", "hmt": "hmt_tilevae.pt"}
+GANS = {"mnist1d": "mnist1d_signalgan.pt", "hmt": "hmt_tilegan.pt"}
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, **metadata: Any) -> Path:
@@ -53,10 +55,15 @@ def load_pretrained(name: str, device: str | torch.device | None = None, with_me
     return (model, meta) if with_metadata else model
 
 
-def load_generator(name: str, device: str | torch.device | None = None, with_metadata: bool = False):
-    """The shipped VAE for ``"mnist1d"`` (SignalVAE) or ``"hmt"`` (TileVAE, 64 px), in eval mode; its
-    ``decode(z)`` is the generator ``G`` of :mod:`course_utils.variations`."""
-    if name not in GENERATORS:
-        raise ValueError(f"load_generator({name!r}): choose one of {sorted(GENERATORS)}.")
-    model, meta = load_checkpoint(WEIGHTS_DIR / GENERATORS[name], device)
+def load_generator(name: str, device: str | torch.device | None = None, with_metadata: bool = False,
+                   kind: str = "vae"):
+    """A shipped generator of :mod:`course_utils.variations` in eval mode: ``kind="gan"`` the GAN (the poster's
+    generator and discriminator; SignalGAN for ``"mnist1d"``, TileGAN for ``"hmt"``, 64 px) or ``kind="vae"``
+    the VAE (SignalVAE / TileVAE, the comparison). Either's ``decode(z)`` is the generator ``G``."""
+    files = {"vae": GENERATORS, "gan": GANS}
+    if kind not in files:
+        raise ValueError(f"load_generator(kind={kind!r}): choose 'gan' or 'vae'.")
+    if name not in files[kind]:
+        raise ValueError(f"load_generator({name!r}): choose one of {sorted(files[kind])}.")
+    model, meta = load_checkpoint(WEIGHTS_DIR / files[kind][name], device)
     return (model, meta) if with_metadata else model

@@ -1,4 +1,5 @@
-"""Wrong answers for Meaningful Perturbation's Φ and TV_β (06) and FGVis' gate (07)."""
+"""Wrong answers for Meaningful Perturbation's Φ and TV_β (06), FGVis' gate (07) and Thakur & Fischmeister's
+context weights R (05_thakur_fischmeister)."""
 WRONG, NOTHING = False, True
 
 _GATE = """
@@ -128,6 +129,53 @@ def gradient_gate(h_perturbed, h_clean):
         torch.relu(h_clean)
     with defense.filtering():
         return torch.relu(h_perturbed)
+""", NOTHING),
+    ],
+    "context_weights": [
+        ("the box itself, not inverted", """
+def context_weights(region, s):
+    pool = torch.nn.functional.avg_pool1d if region.dim() == 2 else torch.nn.functional.avg_pool2d
+    return pool(region.unsqueeze(1), s, stride=1, padding=s // 2, count_include_pad=False).squeeze(1)
+""", WRONG),
+        ("zero padding counted at the border", """
+def context_weights(region, s):
+    pool = torch.nn.functional.avg_pool1d if region.dim() == 2 else torch.nn.functional.avg_pool2d
+    return pool((1 - region).unsqueeze(1), s, stride=1, padding=s // 2).squeeze(1)
+""", WRONG),
+        ("inverted after the convolution of the zero-padded box", """
+def context_weights(region, s):
+    pool = torch.nn.functional.avg_pool1d if region.dim() == 2 else torch.nn.functional.avg_pool2d
+    return 1 - pool(region.unsqueeze(1), s, stride=1, padding=s // 2).squeeze(1)
+""", WRONG),
+        ("sum instead of mean over the window", """
+def context_weights(region, s):
+    pool = torch.nn.functional.avg_pool1d if region.dim() == 2 else torch.nn.functional.avg_pool2d
+    mean = pool((1 - region).unsqueeze(1), s, stride=1, padding=s // 2, count_include_pad=False).squeeze(1)
+    return mean * s ** (region.dim() - 1)
+""", WRONG),
+        ("a window of 2s + 1", """
+def context_weights(region, s):
+    pool = torch.nn.functional.avg_pool1d if region.dim() == 2 else torch.nn.functional.avg_pool2d
+    return pool((1 - region).unsqueeze(1), 2 * s + 1, stride=1, padding=s, count_include_pad=False).squeeze(1)
+""", WRONG),
+        ("only the last axis filtered", """
+def context_weights(region, s):
+    flat = (1 - region).reshape(-1, 1, region.shape[-1])
+    out = torch.nn.functional.avg_pool1d(flat, s, stride=1, padding=s // 2, count_include_pad=False)
+    return out.reshape(region.shape)
+""", WRONG),
+        ("no filter (R = 1 − B)", """
+def context_weights(region, s):
+    return 1 - region
+""", WRONG),
+        ("all ones", """
+def context_weights(region, s):
+    return torch.ones_like(region)
+""", NOTHING),
+        ("the kit's context_weights (the library)", """
+def context_weights(region, s):
+    from course_utils.variations import context_weights as library
+    return library(region, s)
 """, NOTHING),
     ],
 }
