@@ -145,18 +145,35 @@ def test_08_increase_step_over_the_hmt_sample():
     assert (tiles, step_in_notes) == (n, step)
 
 
-def test_07_answer_key_excited_units(mnist1d_sets):
+def within_last_digit(quoted_value: str, value: float) -> bool:
+    """``value`` printed at the quoted precision, ± one unit in its last place (float32 summation order)."""
+    decimals = len(quoted_value.split(".")[1]) if "." in quoted_value else 0
+    return abs(float(quoted_value.replace("−", "-")) - value) <= 1.0001 * 10 ** -decimals
+
+
+def test_07_answer_key_excited_units_and_created_evidence(mnist1d_sets):
     from course_utils.explainers.fgvis import FGVis
-    from course_utils.metrics import excited_fraction
+    from course_utils.metrics import created_evidence, excited_fraction
 
     without, with_defense = quoted("07_fgvis", r"([\d.]+) % of the ReLU units are excited without the defense and "
                                                r"([\d.]+) % with it")
+    created_without, positive, n, created_with, low, high = quoted(
+        "07_fgvis", r"([−\d.]+) logits on average without the defense \(positive on (\d) of the (\d) signals\) and "
+                    r"([−\d.]+) with it.*?\(([−\d.]+) to \+([\d.]+) logits per signal\)")
     model = load_pretrained("mnist1d", device="cpu")
     x = mnist1d_sets[1].x[:4]
+    assert n == "4"
     target = model(x).argmax(1)
-    for defense, value in ((False, without), (True, with_defense)):
+    per_signal = []
+    for defense, excited, created in ((False, without, created_without), (True, with_defense, created_with)):
         mask = FGVis(model, iterations=300, progress=False, defense=defense).attribute(x, target)
-        assert f"{100 * excited_fraction(model, x, mask * x).mean().item():.1f}" == value
+        assert within_last_digit(excited, 100 * excited_fraction(model, x, mask * x).mean().item())
+        evidence = created_evidence(model, x, mask * x, target)
+        assert within_last_digit(created, evidence.mean().item())
+        if not defense:
+            assert int(positive) == (evidence > 0).sum().item()
+        per_signal += evidence.tolist()
+    assert within_last_digit(low, min(per_signal)) and within_last_digit(high, max(per_signal))
 
 
 def test_07_answer_key_channel_permutations(shared_data):
