@@ -152,13 +152,12 @@ def within_last_digit(quoted_value: str, value: float) -> bool:
     return abs(float(quoted_value.replace("−", "-")) - value) <= 1.0001 * 10 ** -decimals
 
 
-def test_06_reference_values_are_the_readmes():
-    """06 quotes the README's full run (flat maps, Drop %, deletion AUC of the probability and logit scores) as
-    reference values; they must be the README's numbers, and the answer key must quote the same counts."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8").replace("\n", " ")
+def test_06_reference_values_are_the_results_pages():
+    """06 quotes the course's results page (flat maps, Drop %, deletion AUC of the probability and logit scores)
+    as full-run reference values; they must be its numbers, and the answer key must quote the same counts."""
+    results = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
     flat_del, flat_pres = re.search(r"on (\d+) of the 100 signals the model is so sure.*?returns (\d+) flat maps of "
-                                    r"100", readme).groups()
-    text = text_of("06_meaningful_perturbation")
+                                    r"100", results.replace("\n", " ")).groups()
     assert quoted("06_meaningful_perturbation", r"the deletion game returns (\d+) flat maps, the preservation "
                                                 r"game (\d+),") == (flat_del, flat_pres)
     assert quoted("06_meaningful_perturbation", r"it leaves (\d+) maps flat \(softmax\s+saturated\), the "
@@ -167,11 +166,11 @@ def test_06_reference_values_are_the_readmes():
         "06_meaningful_perturbation", r"no flat map instead\s+of \d+, Drop% (\d+\.\d+) instead of (\d+\.\d+), "
                                       r"deletion AUC (\d+\.\d+) instead of (\d+\.\d+)")
     table = {name: [c.strip() for c in line.split("|")]
-             for name, line in re.findall(r"^\| `meaningful_perturbation`(.*?) \| 100 \| (.*) \|$",
-                                          (REPO / "README.md").read_text(encoding="utf-8"), flags=re.MULTILINE)}
+             for name, line in re.findall(r"^\| `meaningful_perturbation`(.*?) \| 100 \| (.*) \|$", results,
+                                          flags=re.MULTILINE)}
     probability, logit = table[""], table[', `score="logit"` (our deviation)']
     assert (prob_drop, prob_del) == (probability[0], probability[3]) and (logit_drop, logit_del) == (logit[0], logit[3])
-    assert "not the log-probability, whose gradient vanishes as well" in text
+    assert "not the log-probability, whose gradient vanishes as well" in text_of("06_meaningful_perturbation")
 
 
 def test_07_answer_key_excited_units_and_created_evidence(mnist1d_sets):
