@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from course_utils.explainers import build, get
+from course_utils.explainers.cam import default_layer
 from course_utils.plotting import plot_attribution, plot_method_grid
 
 HEADLESS_ENV = "COURSE_HEADLESS"
@@ -82,6 +83,7 @@ class Explorer:
         self.model, self.x, self.y = model, x, y
         self.methods, self.class_names, self.options = list(methods), list(class_names), options or {}
         self.layers = conv_layer_names(model)
+        self.default_layer = next(name for name, m in model.named_modules() if m is default_layer(model))
         with torch.no_grad():
             self.predicted = model(x).argmax(1)
 
@@ -93,7 +95,7 @@ class Explorer:
         """``method``, with the layer it explains for layer-based methods (``gradcam @ features.4``)."""
         if not uses_layer(method):
             return method
-        return f"{method} @ {layer or self.layers[-1]}"
+        return f"{method} @ {layer or self.default_layer}"
 
     def figure(self, index: int, method: str, target: int | None, layer: str | None) -> Figure:
         """One panel: ``method``'s map for sample ``index`` and class ``target`` (None = predicted).

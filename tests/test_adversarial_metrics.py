@@ -8,7 +8,7 @@ from torch import nn
 
 from course_utils.explainers.base import Explainer
 from course_utils.metrics import (adversarial_evidence, channel_permutation_accuracy, colour_bias,
-                                  maintained_classification_ratio, mean_channel_mask)
+                                  logits_within_clean_range, maintained_classification_ratio, mean_channel_mask)
 
 
 def sigmoid(s):
@@ -59,6 +59,37 @@ def test_excited_fraction_and_scores_by_hand(game):
     assert no["score_original"] == pytest.approx(sigmoid(0.125))
     assert no["score_explanation"] == pytest.approx(sigmoid(1.0))
     assert yes["score_explanation"] == pytest.approx(sigmoid(0.375))  # mean h(e) = 1.5 / 4
+    # within the clean range min(h(e), h(x)) = [0, 0, .5, 0] in both: logit 0.125
+    assert no["created_evidence"] == pytest.approx(1.0 - 0.125)
+    assert yes["created_evidence"] == pytest.approx(0.375 - 0.125)
+
+
+class TwoReLUNet(nn.Module):
+    """h1 = relu(x), h2 = relu(2 − h1) per position; logit 0 = mean h2, logit 1 = 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv1d(1, 1, 1), nn.Conv1d(1, 1, 1)
+        with torch.no_grad():
+            self.conv1.weight.fill_(1.0)
+            self.conv1.bias.zero_()
+            self.conv2.weight.fill_(-1.0)
+            self.conv2.bias.fill_(2.0)
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()
+
+    def forward(self, x):
+        h2 = self.relu2(self.conv2(self.relu1(self.conv1(x)))).mean(-1)
+        return torch.cat([h2, torch.zeros_like(h2)], 1)
+
+
+def test_clean_range_is_imposed_layer_after_layer():
+    """x = [1, −1]: h1(x) = [1, 0], h2(x) = [1, 2]. e = [2, 3]: h1(e) = [2, 3] → [1, 0] within range, so h2
+    becomes [1, 2] (logit 1.5); clamping h2(e) = [0, 0] alone would give 0, the model itself gives 0."""
+    model = TwoReLUNet()
+    x, e = torch.tensor([[[1.0, -1.0]]]), torch.tensor([[[2.0, 3.0]]])
+    torch.testing.assert_close(logits_within_clean_range(model, x, e), torch.tensor([[1.5, 0.0]]))
+    torch.testing.assert_close(logits_within_clean_range(model, x, x), model(x))
+    assert all(not m._forward_hooks for m in model.modules())
 
 
 def test_tolerance_ignores_tiny_excess():
@@ -73,7 +104,7 @@ def test_runs_with_the_registered_fgvis_on_a_batch():
     x = torch.randn(3, 1, 40, generator=torch.Generator().manual_seed(0))
     df = adversarial_evidence(ShallowCNN1D(channels=8), x, options={"iterations": 5, "progress": False})
     assert len(df) == 6 and df["excited_fraction"].between(0, 1).all()
-    assert df["score_explanation"].between(0, 1).all()
+    assert df["score_explanation"].between(0, 1).all() and df["created_evidence"].notna().all()
 
 
 class RedVsBlue(nn.Module):

@@ -82,20 +82,53 @@ def test_registered_names():
     assert (get("cam"), get("gradcam"), get("gradcam++")) == (CAM, GradCAM, GradCAMPlusPlus)
 
 
-@pytest.mark.parametrize("layer", [None, "features.2"])
+def last_conv(model: nn.Module) -> nn.Module:
+    return [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))][-1]
+
+
+def last_block_end(model: nn.Module) -> int:
+    """Length of the ``features`` prefix that ends with the last convolution's ReLU, read off by hand."""
+    return len(model.features) if isinstance(model, ShallowCNN1D) else len(model.features) - 1   # VGG7: pool
+
+
+@pytest.mark.parametrize("layer", ["last conv", "features.2"])
 def test_gradcam_matches_captum(case, layer):
     model, x, t = case
-    module = dict(model.named_modules())[layer] if layer else [m for m in model.modules()
-                                                                if isinstance(m, (nn.Conv1d, nn.Conv2d))][-1]
+    module = last_conv(model) if layer == "last conv" else dict(model.named_modules())[layer]
     theirs = LayerGradCam(model, module).attribute(x, t, relu_attributions=True)
-    assert_matches(GradCAM(model, layer=layer).attribute(x, t), interpolate(theirs, x))
+    assert_matches(GradCAM(model, layer=module).attribute(x, t), interpolate(theirs, x))
 
 
 def test_gradcam_without_relu_matches_captum(case):
     model, x, t = case
-    layer = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))][-1]
+    layer = last_conv(model)
     theirs = LayerGradCam(model, layer).attribute(x, t, relu_attributions=False)
-    assert_matches(GradCAM(model, relu=False).attribute(x, t), interpolate(theirs, x))
+    assert_matches(GradCAM(model, layer=layer, relu=False).attribute(x, t), interpolate(theirs, x))
+
+
+@pytest.mark.parametrize("cls", [GradCAM, GradCAMPlusPlus])
+def test_default_layer_is_the_rectified_last_conv_block(case, cls):
+    """The papers' A^k are rectified feature maps: by default the CAMs read the ReLU after the last conv."""
+    model, x, t = case
+    end = last_block_end(model)
+    relu = model.features[end - 1]
+    assert isinstance(relu, nn.ReLU) and isinstance(model.features[end - 2], (nn.Conv1d, nn.Conv2d))
+    assert cls(model).layer is relu
+    activations, _ = cls(model)._activations_and_gradients(x, t)
+    with torch.no_grad():
+        rectified = model.features[:end](model.normalize(x))
+    torch.testing.assert_close(activations, rectified)
+    assert activations.min() >= 0
+    theirs = LayerGradCam(model, relu).attribute(x, t, relu_attributions=True)
+    if cls is GradCAM:
+        assert_matches(cls(model).attribute(x, t), interpolate(theirs, x))
+    before = cls(model, layer=last_conv(model)).attribute(x, t)
+    assert (cls(model).attribute(x, t) - before).abs().max() > 1e-3 * before.abs().max()
+
+
+def test_default_layer_falls_back_to_the_last_conv_without_relu_module():
+    model = FunctionalReLUNet(False)
+    assert GradCAM(model).layer is model.conv2
 
 
 @pytest.mark.parametrize("ours_cls, pgc_cls", [(GradCAM, PgcGradCAM), (GradCAMPlusPlus, PgcGradCAMPlusPlus)])

@@ -246,11 +246,11 @@ def test_explorer_titles_name_the_layer_of_layer_methods():
                              [str(k) for k in range(10)])
     assert state.method_label("saliency", "features.2") == "saliency"
     assert state.method_label("gradcam", "features.2") == "gradcam @ features.2"
-    assert state.method_label("gradcam", None) == "gradcam @ features.4"
+    assert state.method_label("gradcam", None) == "gradcam @ features.5"   # the default: the last conv's ReLU
     fig = state.figure(0, "gradcam", 3, "features.2")
     assert fig.axes[0].get_title().startswith("gradcam @ features.2 for class 3\n")
     static = state.static_figure(0, None)
-    assert [ax.get_title() for ax in static.axes if ax.get_title()] == ["saliency", "gradcam @ features.4"]
+    assert [ax.get_title() for ax in static.axes if ax.get_title()] == ["saliency", "gradcam @ features.5"]
     matplotlib.pyplot.close("all")
 
 

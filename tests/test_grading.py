@@ -211,8 +211,8 @@ def test_report_has_one_row_per_student_and_nothing_forged(batch):
     assert sorted(rows) == sorted([*cases, "absent"])
     assert (rows["absent"]["status"], float(rows["absent"]["score"])) == ("missing", 0.0)
     assert sorted(p.name for p in (out / "feedback").iterdir()) == sorted(f"{s}.md" for s in [*cases, "absent"])
-    assert "Score: 0 / 10" in (out / "feedback" / "tamper_files.md").read_text()
-    assert "Score: 10 / 10" in (out / "feedback" / "solution.md").read_text()
+    assert "Score: 0 / 7" in (out / "feedback" / "tamper_files.md").read_text()
+    assert "Score: 7 / 7" in (out / "feedback" / "solution.md").read_text()
     assert sorted(p.name for p in (out / "executed").iterdir()) == sorted(f"{s}.ipynb" for s in cases)
 
 

@@ -146,18 +146,56 @@ def test_08_increase_step_over_the_hmt_sample():
     assert (tiles, step_in_notes) == (n, step)
 
 
-def test_07_answer_key_excited_units(mnist1d_sets):
+def within_last_digit(quoted_value: str, value: float) -> bool:
+    """``value`` printed at the quoted precision, ± one unit in its last place (float32 summation order)."""
+    decimals = len(quoted_value.split(".")[1]) if "." in quoted_value else 0
+    return abs(float(quoted_value.replace("−", "-")) - value) <= 1.0001 * 10 ** -decimals
+
+
+def test_06_reference_values_are_the_results_pages():
+    """06 quotes the course's results page (flat maps, Drop %, deletion AUC of the probability and logit scores)
+    as full-run reference values; they must be its numbers, and the answer key must quote the same counts."""
+    results = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    flat_del, flat_pres = re.search(r"on (\d+) of the 100 signals the model is so sure.*?returns (\d+) flat maps of "
+                                    r"100", results.replace("\n", " ")).groups()
+    assert quoted("06_meaningful_perturbation", r"the deletion game returns (\d+) flat maps, the preservation "
+                                                r"game (\d+),") == (flat_del, flat_pres)
+    assert quoted("06_meaningful_perturbation", r"it leaves (\d+) maps flat \(softmax\s+saturated\), the "
+                                                r"preservation game (\d+)") == (flat_del, flat_pres)
+    logit_drop, prob_drop, logit_del, prob_del = quoted(
+        "06_meaningful_perturbation", r"no flat map instead\s+of \d+, Drop% (\d+\.\d+) instead of (\d+\.\d+), "
+                                      r"deletion AUC (\d+\.\d+) instead of (\d+\.\d+)")
+    table = {name: [c.strip() for c in line.split("|")]
+             for name, line in re.findall(r"^\| `meaningful_perturbation`(.*?) \| 100 \| (.*) \|$", results,
+                                          flags=re.MULTILINE)}
+    probability, logit = table[""], table[', `score="logit"` (our deviation)']
+    assert (prob_drop, prob_del) == (probability[0], probability[3]) and (logit_drop, logit_del) == (logit[0], logit[3])
+    assert "not the log-probability, whose gradient vanishes as well" in text_of("06_meaningful_perturbation")
+
+
+def test_07_answer_key_excited_units_and_created_evidence(mnist1d_sets):
     from course_utils.explainers.fgvis import FGVis
-    from course_utils.metrics import excited_fraction
+    from course_utils.metrics import created_evidence, excited_fraction
 
     without, with_defense = quoted("07_fgvis", r"([\d.]+) % of the ReLU units are excited without the defense and "
                                                r"([\d.]+) % with it")
+    created_without, positive, n, created_with, low, high = quoted(
+        "07_fgvis", r"([−\d.]+) logits on average without the defense \(positive on (\d) of the (\d) signals\) and "
+                    r"([−\d.]+) with it.*?\(([−\d.]+) to \+([\d.]+) logits per signal\)")
     model = load_pretrained("mnist1d", device="cpu")
     x = mnist1d_sets[1].x[:4]
+    assert n == "4"
     target = model(x).argmax(1)
-    for defense, value in ((False, without), (True, with_defense)):
+    per_signal = []
+    for defense, excited, created in ((False, without, created_without), (True, with_defense, created_with)):
         mask = FGVis(model, iterations=300, progress=False, defense=defense).attribute(x, target)
-        assert f"{100 * excited_fraction(model, x, mask * x).mean().item():.1f}" == value
+        assert within_last_digit(excited, 100 * excited_fraction(model, x, mask * x).mean().item())
+        evidence = created_evidence(model, x, mask * x, target)
+        assert within_last_digit(created, evidence.mean().item())
+        if not defense:
+            assert int(positive) == (evidence > 0).sum().item()
+        per_signal += evidence.tolist()
+    assert within_last_digit(low, min(per_signal)) and within_last_digit(high, max(per_signal))
 
 
 def test_07_answer_key_channel_permutations(shared_data):

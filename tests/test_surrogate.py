@@ -10,6 +10,7 @@ from sklearn.metrics import pairwise_distances
 from captum.attr import Lime as CaptumLime
 from captum.attr import ShapleyValues
 from captum._utils.models.linear_model import SkLearnLinearRegression
+from lime.lime_image import LimeImageExplainer
 
 from course_utils.explainers.surrogate import LIME, KernelSHAP, grid_segments
 from course_utils.models.architectures import VGG7, ShallowCNN1D
@@ -166,6 +167,30 @@ def test_lime_equals_weighted_ridge_of_the_lime_package(cnn1d, signals):
         torch.testing.assert_close(per_segment(attr[i], labels, 8), torch.from_numpy(ridge.coef_).float(),
                                    rtol=1e-4, atol=1e-7)
         assert np.abs(ridge.coef_).max() > 1e-3
+
+
+def test_default_lime_equals_the_lime_package_image_explainer_fit(cnn1d, signals):
+    """Oracle: the ``lime`` package's own image-explainer kernel (width 0.25, ``sqrt(exp(−d²/w²))``), cosine
+    distances and ``LimeBase`` ridge fit, on the same binary samples and scores as ours with default options."""
+    explainer = LIME(cnn1d, n_samples=300, cells=8, seed=4)
+    attr = explainer.attribute(signals, 5)
+    z = explainer.samples(8, torch.Generator().manual_seed(4))
+    labels = grid_segments((40,), 8)
+    package = LimeImageExplainer(random_state=0).base   # default kernel_width=0.25
+    distances = pairwise_distances(z.numpy(), z[:1].numpy(), metric="cosine").ravel()
+    for i in range(2):
+        with torch.no_grad():
+            probs = cnn1d(signals[i] * z[:, labels].unsqueeze(1)).softmax(1).double().numpy()
+        _, local_exp, _, _ = package.explain_instance_with_data(
+            z.numpy(), probs, distances, 5, num_features=8, feature_selection="none",
+            model_regressor=Ridge(alpha=1.0, fit_intercept=True))
+        theirs = torch.zeros(8)
+        for feature, coef in local_exp:
+            theirs[feature] = float(coef)
+        torch.testing.assert_close(per_segment(attr[i], labels, 8), theirs, rtol=1e-4, atol=1e-7)
+        assert theirs.abs().max() > 1e-3
+    narrow = LIME(cnn1d, n_samples=300, cells=8, seed=4, kernel_width=0.25).attribute(signals, 5)
+    assert not torch.allclose(narrow, attr, rtol=1e-2, atol=1e-4)   # the paper's formula at w itself differs
 
 
 def test_lime_and_kernelshap_accept_one_label_map_per_sample():

@@ -24,7 +24,7 @@ ASSIGNMENTS = {
     "06_meaningful_perturbation": (perturbation.PERTURB, perturbation.TV_BETA),
     "07_fgvis": (perturbation.GRADIENT_GATE,),
     "08_project_evaluation": (evaluation.KEEP_TOP_K, evaluation.DROP_INCREASE, attribution.GRADCAM_MAP,
-                              attribution.RISE_SALIENCY),
+                              attribution.RISE_SALIENCY_REVIEW),
 }
 
 

@@ -1,6 +1,8 @@
 """Exercises on attribution maps: Integrated Gradients (03), Grad-CAM (04, 08), RISE (05, 08)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from course_utils.exercises.calling import ModelRef
@@ -75,8 +77,8 @@ def gradcam_map_cases(g):
             Case(layer(3, 4, 5, 5, shift=-0.2), "2-D layer (3 tiles × 4 channels × 5 × 5), mostly negative gradients")]
 
 
-GRADCAM_MAP = Exercise(
-    "gradcam_map", 3, gradcam_map_cases, gradcam_map, check=close(what="your map", terms="(N, *s)"),
+GRADCAM_MAP = Exercise(   # 08 only; a review of 04's Grad-CAM, so 1 point (08's points go to studying methods)
+    "gradcam_map", 1, gradcam_map_cases, gradcam_map, check=close(what="your map", terms="(N, *s)"),
     description="ReLU(Σ_k mean(grad_k) · A_k) at layer resolution", forbidden=CAM_LIBRARIES)
 
 
@@ -98,3 +100,6 @@ def rise_saliency_cases(g):
 RISE_SALIENCY = Exercise(
     "rise_saliency", 2, rise_saliency_cases, rise_saliency, check=close(what="your saliency", terms="(N_img, *s)"),
     description="Σ_i probs[:, i] · masks[i] / (N_masks · p)", forbidden=("course_utils.explainers",))
+
+RISE_SALIENCY_REVIEW = replace(RISE_SALIENCY, points=1)
+"""05's exercise repeated in 08 as a review: the same function and cases, 1 point of 08's 20."""

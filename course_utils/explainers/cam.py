@@ -3,6 +3,12 @@
 ``map_c = ReLU(Σ_k w_k^c A_k)`` over the feature maps ``A_k`` of one layer, upsampled (linear in 1-D, bilinear
 in 2-D) to the input size and broadcast over the input channels. The layer's output is captured by a forward
 hook that swaps it for a fresh leaf tensor, so the backward pass starts at the logits and stops at that layer.
+
+Default layer (:func:`default_layer`): the *rectified* output of the last convolutional block, i.e. the first
+``nn.ReLU`` after the last convolution. The papers' feature maps ``A^k`` are rectified: Zhou et al.'s ``f_k``
+enter the pool after the ReLU, and Selvaraju et al.'s Caffe models apply the ReLU in place, so the blob they
+read as "the last convolutional layer" holds its rectified output. The maps at the convolution itself (before
+its ReLU) differ; pass ``layer=`` to choose it.
 """
 from __future__ import annotations
 
@@ -12,6 +18,24 @@ import torch
 from torch import nn
 
 from course_utils.explainers.base import Explainer, find_layer, hooks_removed, register, upsample
+
+_HEAD_MODULES = (nn.Linear, nn.Flatten, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d,
+                 nn.AdaptiveMaxPool2d)
+
+
+def default_layer(model: nn.Module) -> nn.Module:
+    """The rectified output of the last convolutional block: the first ``nn.ReLU`` module registered after the
+    last convolution (before any pooling head or linear layer), else the last convolution itself (a model that
+    calls ``F.relu`` in its ``forward`` has no ReLU module to hook)."""
+    modules = list(model.modules())
+    conv = find_layer(model, None)
+    after = modules[next(i for i, m in enumerate(modules) if m is conv) + 1:]
+    for module in after:
+        if isinstance(module, _HEAD_MODULES):
+            break
+        if isinstance(module, nn.ReLU):
+            return module
+    return conv
 
 
 class _CAMBase(Explainer):
@@ -28,7 +52,7 @@ class _CAMBase(Explainer):
     def __init__(self, model: nn.Module, layer: nn.Module | str | None = None, relu: bool = True,
                  normalize: bool = False, seed: int | None = None, progress: bool = False):
         super().__init__(model, seed=seed, progress=progress)
-        self.layer = find_layer(model, layer)
+        self.layer = default_layer(model) if layer is None else find_layer(model, layer)
         self.relu, self.normalize = bool(relu), bool(normalize)
 
     def _channel_weights(self, activations: torch.Tensor, gradients: torch.Tensor | None,
@@ -120,7 +144,8 @@ class CAM(_CAMBase):
 class GradCAM(_CAMBase):
     """Grad-CAM (Selvaraju et al. 2017, Eq. 1–2): ``α_k^c = mean_ij ∂y_c/∂A_k^ij``, ``ReLU(Σ_k α_k^c A_k)``.
 
-    ``layer``: a module of the model, its dotted name, or None for the last convolution.
+    ``layer``: a module of the model, its dotted name, or None for the rectified output of the last
+    convolutional block (:func:`default_layer`, the paper's ``A^k``).
     """
 
     def _channel_weights(self, activations, gradients, target):

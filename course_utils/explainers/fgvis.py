@@ -17,6 +17,10 @@ backward pass, the error signal through every nonlinearity ``h`` is zeroed where
 ``[0, h(x)]``: units that the perturbation switched on, or drove above their original value, pass no gradient.
 What this guarantees is exactly that (no descent direction is computed through an out-of-range unit); it is not
 a projection, so an update can still push some activations out of range, where their gradient is then cut.
+Units are switched on as a side effect (zeroing a negative input raises a pre-activation as surely as zeroing a
+positive one lowers it), so the defense does not lower the *number* of excited units; what it removes is the
+optimiser's use of them: the score of a defended explanation is not built on activations above the clean ones
+(measured by :func:`course_utils.metrics.adversarial.created_evidence`, compared in notebook 07).
 
 Defended nonlinearities: ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.PReLU`` (their forward calls the functional op)
 and the functional ``F.relu``, ``torch.relu``, ``Tensor.relu``, ``F.leaky_relu``, ``F.prelu`` / ``torch.prelu``
@@ -192,7 +196,8 @@ class FGVis(Explainer):
     image itself is ``x * m`` (``x * (1 − attribution)`` for deletion).
 
     Options: ``game``, ``sparsity`` (λ on the mean of ``|m|``), ``iterations``, ``lr`` and ``momentum`` (SGD),
-    ``defense`` (True = Sec. 3.3; False shows the adversarial evidence it prevents), ``progress``.
+    ``defense`` (True = Sec. 3.3; False = unfiltered gradients, whose optimisation builds part of the score on
+    units driven above their clean output), ``progress``.
     """
 
     reduction = "mean"

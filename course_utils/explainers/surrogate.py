@@ -4,9 +4,12 @@ Both switch groups of input elements ("features": 1-D segments or 2-D superpixel
 target softmax probability of each perturbed input, and fit a weighted linear model ``g(z) = φ₀ + Σ_j φ_j z_j``
 to the scores; every element of the input then gets its feature's coefficient.
 
-* LIME (Ribeiro, Singh & Guestrin 2016, Eq. 1–2): uniformly random coalitions, exponential kernel
+* LIME (Ribeiro, Singh & Guestrin 2016, Eq. 1–2): uniformly random coalitions, the paper's exponential kernel
   ``π_x(z) = exp(−D(1, z)² / σ²)`` on the binary vectors (cosine distance, as the LIME package's image
   explainer), weighted ridge regression with an unpenalised intercept (``alpha=1``, the LIME package's Ridge).
+  The ``lime`` package weights by ``sqrt(exp(−d² / w²)) = exp(−d² / (2w²))`` with ``w = 0.25`` for images: the
+  paper's kernel at ``σ = w√2``. Our default ``σ = 0.25·√2 ≈ 0.354`` therefore gives the package's weights; the
+  paper itself fixes no width.
 * KernelSHAP (Lundberg & Lee 2017, Theorem 2): Shapley kernel ``π(z) = (M − 1) / (C(M, |z|) |z| (M − |z|))``,
   weighted least squares under the efficiency constraint ``Σ φ_j = f(x) − f(baseline)``. When the budget covers
   all ``2^M − 2`` proper coalitions they are enumerated and the result is the exact Shapley value.
@@ -31,6 +34,9 @@ from course_utils.explainers.base import Explainer, progress_bar, register
 
 DEFAULT_CELLS = {1: 10, 2: 8}
 """Grid cells per axis: 10 segments of 4 points for 40-point signals; 8 × 8 patches (8 px at 64 px)."""
+
+PACKAGE_IMAGE_WIDTH = 0.25 * math.sqrt(2)
+"""σ of ``exp(−D²/σ²)`` that gives the ``lime`` package's image-explainer weights ``sqrt(exp(−d²/0.25²))``."""
 
 _AUTO_ELEMENTS, _AUTO_ROWS = 2**21, 2048
 """With ``batch_size=None``, one pass holds as many perturbed inputs as fit in
@@ -147,13 +153,13 @@ class LIME(_Surrogate):
 
     Options besides the shared ones (see :mod:`course_utils.explainers.surrogate`): ``n_samples`` (default
     1000, the LIME package's ``num_samples``; the first sample is the unperturbed input, as in the package),
-    ``kernel_width`` σ (default 0.25, the package's image-explainer width), ``distance`` ("cosine" or
-    "euclidean" between the binary vectors and all-ones) and ridge ``alpha`` (default 1; 0 = plain weighted
-    least squares).
+    ``kernel_width`` σ of ``exp(−D² / σ²)`` (default ``0.25·√2``: the package's image explainer, whose width
+    0.25 enters as ``sqrt(exp(−d² / 0.25²))``), ``distance`` ("cosine" or "euclidean" between the binary
+    vectors and all-ones) and ridge ``alpha`` (default 1; 0 = plain weighted least squares).
     """
 
-    def __init__(self, model, n_samples: int | None = None, kernel_width: float = 0.25, distance: str = "cosine",
-                 alpha: float = 1.0, **options):
+    def __init__(self, model, n_samples: int | None = None, kernel_width: float = PACKAGE_IMAGE_WIDTH,
+                 distance: str = "cosine", alpha: float = 1.0, **options):
         super().__init__(model, n_samples=n_samples, **options)
         if isinstance(kernel_width, bool) or not isinstance(kernel_width, (int, float)) or kernel_width <= 0:
             raise ValueError(f"kernel_width must be a positive number, not {kernel_width!r}.")

@@ -1,11 +1,21 @@
 """Adversarial evidence and colour bias, the two FGVis experiments (Wagner et al. 2019, CVPR, Sec. 3.3 and 4).
 
 (a) Adversarial evidence. FGVis optimises a mask ``m`` so that the explanation ``e = x ⊙ m`` (irrelevant
-values set to 0, black) keeps the class score; without a defense the optimiser can *create* evidence, driving
-ReLU units above anything the original input produces. Its defense filters the gradients so that each ReLU
-output of ``e`` stays within the one of ``x``. :func:`adversarial_evidence` measures, with and without the
-defense, the fraction of ReLU units per sample with ``h(e) > max(0, h(x)) + tol`` (``h``: the output of every
-``nn.ReLU`` of the model) and the target-class softmax score of ``e``.
+values set to 0, black) keeps the class score; without a defense the optimiser can *create* evidence: drive
+ReLU units above anything the original input produces and build the score on them. The defense (Sec. 3.3,
+:class:`~course_utils.explainers.fgvis.ActivationRangeDefense`) cuts the gradient of every unit whose output on
+``e`` leaves its clean range ``[0, h(x)]``, so the descent direction is computed through in-range units only. It
+does not bound the activations (it is not a projection): masking moves first-layer inputs both ways, units are
+switched on as a side effect of steps taken for other units, and the defense does not stop that. Two measures:
+
+* :func:`excited_fraction`, the share of ReLU units with ``h(e) > max(0, h(x)) + tol``. The defense does not
+  control it, and on the course models it is about the same with and without the defense (notebook 07).
+* :func:`created_evidence`, what the defense is for: the target logit of ``e`` minus its logit through the same
+  network with every ReLU output clamped into its clean range, ``min(h(e), h(x))`` layer after layer
+  (:func:`logits_within_clean_range`). It is the part of the score that exists only because units exceed what
+  ``x`` produced. The optimiser without the defense builds on it; with the defense no descent step follows it.
+
+:func:`adversarial_evidence` runs FGVis with and without the defense and reports both, with the scores.
 
 (b) Colour bias on HMT (FGVis poster): the accuracy of a model when the RGB channels of its input are permuted
 (all 6 orders, per class; :func:`channel_permutation_accuracy`), the share of correct classifications each
@@ -59,11 +69,41 @@ def excited_fraction(model: nn.Module, x: torch.Tensor, e: torch.Tensor, tol: fl
     return (he > hx.clamp(min=0) + tol).float().mean(1)
 
 
+@torch.no_grad()
+def logits_within_clean_range(model: nn.Module, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """Logits of ``e`` when every ``nn.ReLU`` output is clamped to ``min(h(e), h(x))``, layer after layer: the
+    network in which no unit may exceed what the clean input ``x`` produced (``h(x) ≥ 0``, so the clean range
+    of a ReLU unit is ``[0, h(x)]``)."""
+    found = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not found:
+        raise ValueError("the model has no nn.ReLU module; adversarial evidence is measured on ReLU outputs.")
+    clean: list[torch.Tensor] = []
+    calls = itertools.count()
+    with model_state_preserved(model):
+        with hooks_removed([]) as handles:
+            handles += [m.register_forward_hook(lambda _m, _i, out: clean.append(out.clone())) for m in found]
+            model(x)
+        with hooks_removed([]) as handles:
+            handles += [m.register_forward_hook(lambda _m, _i, out: torch.minimum(out, clean[next(calls)]))
+                        for m in found]
+            return model(e)
+
+
+def created_evidence(model: nn.Module, x: torch.Tensor, e: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` target logit of ``e`` minus its logit within the clean range (:func:`logits_within_clean_range`):
+    the evidence for the target that exists only through ReLU units driven above their output on ``x``
+    (negative: those units argue against the target)."""
+    with torch.no_grad(), model_state_preserved(model):
+        logits = model(e)
+    return gather(logits, target) - gather(logits_within_clean_range(model, x, e), target)
+
+
 def adversarial_evidence(model: nn.Module, x: torch.Tensor, target: TargetLike = None,
                          explainer: str | Callable[..., Explainer] = "fgvis", options: dict | None = None,
                          tol: float = 1e-6, batch_size: int = 256) -> pd.DataFrame:
-    """Tidy DataFrame, one row per (defense, sample): ``excited_fraction``, ``score_original`` and
-    ``score_explanation`` (target softmax probability of ``x`` and of ``e = x ⊙ mask``).
+    """Tidy DataFrame, one row per (defense, sample): ``excited_fraction``, ``created_evidence`` (target logit
+    of ``e`` minus the one within the clean range), ``score_original`` and ``score_explanation`` (target softmax
+    probability of ``x`` and of ``e = x ⊙ mask``).
 
     ``explainer``: registry name (default ``"fgvis"``) or a class/factory called as
     ``explainer(model, defense=True|False, **options)`` whose ``attribute`` returns the FGVis evidence map
@@ -86,10 +126,13 @@ def adversarial_evidence(model: nn.Module, x: torch.Tensor, target: TargetLike =
         mask = 1 - evidence if getattr(method, "game", "preservation") == "deletion" else evidence
         e = x * mask
         fraction = excited_fraction(model, x, e, tol)
+        created = torch.cat([created_evidence(model, x[i:i + batch_size], e[i:i + batch_size],
+                                              target[i:i + batch_size]) for i in range(0, len(x), batch_size)])
         score = gather(model_outputs(model, e, batch_size), target)
-        rows += [{"defense": defense, "sample": i, "excited_fraction": f, "score_original": y, "score_explanation": s}
-                 for i, (f, y, s) in enumerate(zip(fraction.tolist(), gather(probs, target).tolist(),
-                                                   score.tolist()))]
+        rows += [{"defense": defense, "sample": i, "excited_fraction": f, "created_evidence": c,
+                  "score_original": y, "score_explanation": s}
+                 for i, (f, c, y, s) in enumerate(zip(fraction.tolist(), created.tolist(),
+                                                      gather(probs, target).tolist(), score.tolist()))]
     return pd.DataFrame(rows)
 
 
