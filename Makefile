@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 course: $(STAMP)
-	$(PY) -m course_utils.course
+	$(PY) -m course_utils.authoring.course
 
 $(DOCS_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[docs]"
@@ -39,7 +39,7 @@ chromium:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 notebooks: $(STAMP)
-	$(PY) -m course_utils.notebook_tools generate
+	$(PY) -m course_utils.authoring.notebooks generate
 
 benchmarks: $(STAMP)
 	$(PY) -m benchmarks

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.notebook_tools import ROOT
+from course_utils.authoring.notebooks import ROOT
 
 RUN_TIME = re.compile(r"\*\*Expected run time:\*\*\s*(.+? in full mode)")
 

@@ -20,7 +20,7 @@ import torch
 from course_utils.grading import cli
 from course_utils.grading.extract import definitions, program_for
 from course_utils.grading.rubric import close, load_rubric
-from course_utils.notebook_tools import student_version
+from course_utils.authoring.notebooks import student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "grading"

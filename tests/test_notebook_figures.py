@@ -179,7 +179,7 @@ def test_07_answer_key_channel_permutations(shared_data):
 def test_readme_notebook_table_gives_each_notebooks_run_time_within_the_class_budget():
     """The README's notebooks table quotes the run time each notebook states in its first cell (measured with
     `make course`), and every one meets the class-time budget of 5 minutes in full mode."""
-    from course_utils.course import NOTEBOOK_BUDGET_S
+    from course_utils.authoring.course import NOTEBOOK_BUDGET_S
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     header = "| notebook | topic | exercise | full mode |"

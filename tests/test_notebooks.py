@@ -16,8 +16,8 @@ import nbformat
 import pytest
 from papermill.translators import PythonTranslator
 
-from course_utils.course import KERNEL, KERNEL_ARGUMENTS, kernel_problem
-from course_utils.notebook_tools import BEGIN, CHECK_OUTPUT, END, check_stale, expected_outputs, strip_solution_regions
+from course_utils.authoring.course import KERNEL, KERNEL_ARGUMENTS, kernel_problem
+from course_utils.authoring.notebooks import BEGIN, CHECK_OUTPUT, END, check_stale, expected_outputs, strip_solution_regions
 from course_utils.widgets import HEADLESS_ENV
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,7 +165,7 @@ def test_student_copy_runs_to_its_first_exercise(path):
 
 
 def test_make_course_prints_only_its_progress_lines_and_the_notebook_no_warning(tmp_path):
-    """`python -m course_utils.course` as a user runs it (no COURSE_* variables): one line per notebook and a
+    """`python -m course_utils.authoring.course` as a user runs it (no COURSE_* variables): one line per notebook and a
     closing line, nothing on stderr (no papermill or kernel warnings), and no warning text in the executed
     notebook's outputs. The fast run of 08 stands in for all (the full run is `make course`)."""
     import os
@@ -173,7 +173,7 @@ def test_make_course_prints_only_its_progress_lines_and_the_notebook_no_warning(
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
-    done = subprocess.run([sys.executable, "-m", "course_utils.course", "--fast", "--only", "08", "--out",
+    done = subprocess.run([sys.executable, "-m", "course_utils.authoring.course", "--fast", "--only", "08", "--out",
                            str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=EXECUTION_TIMEOUT_S)
     assert done.returncode == 0 and done.stderr == "", done.stderr
