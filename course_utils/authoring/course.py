@@ -163,8 +163,8 @@ def run_course(folder: Path, out: Path, fast: bool, only: list[str] | None = Non
         return 2
     out, failed, budget, start = Path(out), [], [], time.perf_counter()
     mode = "fast" if fast else "full"
-    print(f"Running {len(notebooks)} notebook(s) of {folder} in {mode} mode with the {KERNEL!r} kernel "
-          f"({sys.executable}).")
+    print(f"Running {len(notebooks)} notebook(s) in {mode} mode with the {KERNEL!r} kernel ({sys.executable}) "
+          f"from {folder}.")
     for number, source in enumerate(notebooks, 1):
         t0 = time.perf_counter()
         print(f"[{number}/{len(notebooks)}] {source.stem:<28}", end=" ", flush=True)
