@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", type=Path, default=ROOT / "solutions" if ROOT else None,
                         help="folder of the notebooks to run (default: solutions/ of the source checkout)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" if ROOT else None,
-                        help="folder for the executed notebooks (default: build/ of the checkout, else NOTEBOOKS/executed)")
+                        help="folder for the executed notebooks (default: build/ of the checkout)")
     args = parser.parse_args(argv)
     if args.notebooks is None:
         print("This is not a source checkout of the course, so there is no solutions/ folder to run: copy the "
