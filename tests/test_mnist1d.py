@@ -166,22 +166,27 @@ def test_cache_has_the_users_permissions_and_no_leftovers(tmp_path):
     assert stat.S_IMODE((tmp_path / mnist1d_module.CACHE_NAME).stat().st_mode) == 0o640
 
 
-def test_the_official_frozen_file_is_read_as_it_is(tmp_path, shared_data):
-    official = tmp_path / "mnist1d_data.pkl"
+def test_the_official_frozen_file_is_read_as_it_is(tmp_path, shared_data, monkeypatch):
+    users, home = tmp_path / "users", tmp_path / "home"
+    users.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(home))
+    official = users / "mnist1d_data.pkl"
     shutil.copyfile(shared_data / "mnist1d" / "mnist1d_data.pkl", official)
-    official.chmod(0o644)
+    official.chmod(0o444)
     before = (official.read_bytes(), official.stat().st_mode, official.stat().st_mtime_ns)
     with open(official, "rb") as handle:
         frozen = pickle.load(handle)
-    test = mnist1d("test", root=tmp_path)
+    test = mnist1d("test", root=users)
     assert (official.read_bytes(), official.stat().st_mode, official.stat().st_mtime_ns) == before
-    assert (tmp_path / mnist1d_module.CACHE_NAME).is_file(), "the positions live in the kit's own file"
+    assert [p.name for p in users.iterdir()] == ["mnist1d_data.pkl"], "nothing is written beside the user's file"
+    assert (home / mnist1d_module.CACHE_NAME).is_file(), "the positions live in the kit's own file in the data home"
     assert torch.equal(test.x[:, 0], torch.as_tensor(frozen["x_test"], dtype=torch.float32))
     assert torch.equal(test.y, torch.as_tensor(frozen["y_test"]))
     assert test.positions.any(1).all()
 
 
-def test_a_different_file_under_the_official_name_raises(tmp_path, ours):
+def test_a_different_file_under_the_official_name_raises(tmp_path, ours, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "home"))
     official = tmp_path / "mnist1d_data.pkl"
     other = {key: ours[key] for key in OFFICIAL_KEYS}
     other["x_test"] = other["x_test"][::-1].copy()

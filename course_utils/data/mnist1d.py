@@ -247,15 +247,17 @@ def mnist1d(split: str = "train", root: str | os.PathLike | None = None) -> MNIS
 
     ``root``: the data folder (default: the data home, :func:`course_utils.core.paths.data_home`). The set is
     generated once by :func:`make_mnist1d` and cached in ``root/mnist1d_course_utils.pkl`` (positions included).
-    When ``root`` holds the official frozen ``mnist1d_data.pkl``, its signals are read from it as they are (the
-    file is never written) and the positions come from the kit's cache.
+    When ``root`` holds the official frozen ``mnist1d_data.pkl``, its signals are read from it as they are and
+    nothing is written in ``root`` (it may be a shared, read-only folder): the positions come from the kit's cache
+    in the data home.
     """
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
     folder = data_home(root)
-    data = _kit_cache(folder)
     if (folder / OFFICIAL_NAME).is_file():
-        data = _official(folder / OFFICIAL_NAME, data)
+        data = _official(folder / OFFICIAL_NAME, _kit_cache(data_home()))
+    else:
+        data = _kit_cache(folder)
     suffix = "" if split == "train" else "_test"
     return MNIST1DDataset(data["x" + suffix], data["y" + suffix], data["positions" + suffix])
 
