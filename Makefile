@@ -1,12 +1,13 @@
 # Two commands for a new user: `make course` and `make test`. Both create .venv on first use.
 # `make book` renders the notebooks that `make course` executed into a static HTML site in build/book/.
+# `make wheel` builds dist/course_utils-*.whl, notebooks included (`course-notebooks copy DEST` once installed).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: course test test-browser chromium notebooks benchmarks book clean
+.PHONY: course test test-browser chromium notebooks benchmarks book wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +42,12 @@ chromium:
 notebooks: $(STAMP)
 	$(PY) -m course_utils.authoring.notebooks generate
 
+# No build isolation: the build uses this environment's setuptools and downloads nothing.
+wheel: $(STAMP)
+	$(PY) -m pip wheel . --no-deps --no-build-isolation --wheel-dir dist
+
 benchmarks: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf build results grades .pytest_cache
+	rm -rf build dist results grades .pytest_cache course_utils.egg-info
