@@ -81,7 +81,7 @@ def compare(got, want, atol: float, rtol: float, where: str = "result", terms: s
 
 
 def _not_done(name: str) -> str:
-    return f"{FAIL} {name}: not done yet — replace the `raise NotImplementedError` line with your code."
+    return f"{FAIL} {name}: not done yet — replace the `raise ExerciseNotWritten(...)` lines with your code."
 
 
 def _raised(name: str, where: str, error: Exception) -> str:
