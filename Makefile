@@ -1,5 +1,5 @@
 # Two commands for a new user: `make course` and `make test`. Both create .venv on first use.
-# `make book` renders the notebooks that `make course` executed into a static HTML site in build/book/.
+# `make book` builds the course site (Sphinx + myst-nb) from the notebooks `make course` executed: build/book/.
 # `make wheel` builds dist/course_utils-*.whl, notebooks included (`course-notebooks copy DEST` once installed).
 PYTHON ?= python3
 VENV := .venv
@@ -24,7 +24,7 @@ $(DOCS_STAMP): $(STAMP)
 	touch $(DOCS_STAMP)
 
 book: $(DOCS_STAMP)
-	$(PY) -m course_utils.book
+	$(PY) -m course_utils.authoring.site
 
 test: $(STAMP)
 	$(PY) -m pytest

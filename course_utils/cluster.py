@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from course_utils.explainers.base import progress_bar
+from course_utils.core.progress import progress_bar
 
 _LOCAL = re.compile(r"^local:([1-9][0-9]*)$")
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import importlib
-import inspect
 import pkgutil
 import time
 from collections.abc import Sequence
@@ -33,22 +33,23 @@ import pandas as pd
 import torch
 from torch import nn
 
+from course_utils.core.checks import check_batch_size, check_input, check_model
+from course_utils.core.progress import progress_bar
 from course_utils.explainers import base
-from course_utils.explainers.base import Explainer, progress_bar
+from course_utils.explainers.base import Explainer
 from course_utils.metrics.bootstrap import bootstrap_interval
+from course_utils.metrics.columns import LOCALISATION, METRICS
 from course_utils.metrics.drop_increase import check_keep, default_keep, drop_increase
 from course_utils.metrics.insertion_deletion import deletion, insertion
 from course_utils.metrics.localisation import energy_inside, iou_top_k, pointing_game
-from course_utils.metrics.scoring import check_batch_size, check_input, check_model, model_outputs
+from course_utils.metrics.scoring import clean_outputs, model_outputs
+from course_utils.plotting import plot_evaluation
 
-METRICS = ["Drop%", "Increase%", "insertion AUC", "deletion AUC", "seconds per sample"]
-LOCALISATION = ["pointing game", "energy inside", "IoU top-k"]
-"""Extra columns when the dataset has ground-truth ``positions`` (see :func:`evaluate`)."""
 OPTIMISATION_METHODS = ("meaningful_perturbation", "fgvis", "iterative_saliency")
 OPTIMISATION_SUBSET = {"mnist1d": 100, "hmt": 32}
 """Samples used for the optimisation methods by the command line when ``--n`` is not given (CPU budget)."""
 
-MethodLike = str | tuple[str, Explainer]
+MethodLike = str | tuple[str, Explainer] | tuple[str, torch.Tensor]
 
 
 def load_explainers() -> list[str]:
@@ -61,28 +62,26 @@ def load_explainers() -> list[str]:
 
 
 def build_explainer(name: str, model: nn.Module, seed: int) -> Explainer:
-    """``get(name)(model)``, with ``seed=seed`` and ``progress=False`` where the method takes them."""
+    """The registered explainer ``name`` on ``model``, seeded with ``seed``, without progress bars."""
     if name not in base.available():
         load_explainers()
-    cls = base.get(name)
-    accepted = inspect.signature(cls.__init__).parameters
-    options = {key: value for key, value in (("seed", seed), ("progress", False)) if key in accepted}
-    return cls(model, **options)
+    return base.build(name, model, seed=seed, progress=False)
 
 
-def _methods(methods, model: nn.Module, seed: int) -> list[tuple[str, Explainer]]:
+def _methods(methods, model: nn.Module, seed: int) -> list[tuple[str, Explainer | torch.Tensor]]:
     if isinstance(methods, (str, tuple)) or not isinstance(methods, Sequence) or not methods:
-        raise ValueError("methods must be a non-empty list of registry names or (name, explainer) pairs, "
-                         "e.g. ['saliency', 'gradcam'].")
+        raise ValueError("methods must be a non-empty list of registry names, (name, explainer) or (name, maps) "
+                         "pairs, e.g. ['saliency', 'gradcam'].")
     out = []
     for method in methods:
         if isinstance(method, str):
             out.append((method, build_explainer(method, model, seed)))
         elif (isinstance(method, tuple) and len(method) == 2 and isinstance(method[0], str)
-              and isinstance(method[1], Explainer)):
+              and isinstance(method[1], (Explainer, torch.Tensor))):
             out.append(method)
         else:
-            raise ValueError(f"method {method!r} is neither a registry name nor a (name, explainer) pair.")
+            raise ValueError(f"method {method!r} is neither a registry name nor a (name, explainer) or "
+                             "(name, maps) pair.")
     return out
 
 
@@ -122,41 +121,57 @@ def _explain(explainer: Explainer, x: torch.Tensor, target: torch.Tensor, batch_
     return torch.cat(maps), time.perf_counter() - start
 
 
-def _per_sample(model: nn.Module, explainer: Explainer, name: str, x: torch.Tensor, target: torch.Tensor,
-                truth: torch.Tensor | None, keep: float, step: int | None, batch_size: int,
-                progress: bool) -> dict:
-    """One method's per-sample scores on ``x`` (and its explaining seconds), before any averaging.
+def per_sample_scores(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: torch.Tensor,
+                      keep: float | None = None, step: int | None = None, batch_size: int = 64,
+                      truth: torch.Tensor | None = None, probs: torch.Tensor | None = None,
+                      progress: bool = False) -> dict[str, torch.Tensor]:
+    """``{column: (N,) scores}`` behind a table row, in the table's units: Drop% and Increase% (0 or 100) per
+    sample, each sample's insertion and deletion AUC and, with ground truth ``truth``, the :data:`LOCALISATION`
+    scores; each column's mean is the table's entry.
 
-    Every computation here runs in batches of ``batch_size`` samples (the explainer's calls, the metrics' model
-    passes) or sample by sample, so a slice of samples that starts at a multiple of ``batch_size`` gets exactly
-    the values it gets inside the whole set: the cluster path (:func:`_chunk_task`) relies on it.
+    ``probs``: the model's softmax outputs on ``x`` when already computed (:func:`evaluate` computes them once for
+    all its rows). Every computation runs in batches of ``batch_size`` samples or sample by sample, so a slice of
+    samples that starts at a multiple of ``batch_size`` gets exactly the values it gets inside the whole set: the
+    cluster path (:func:`_chunk_task`) relies on it.
     """
-    maps, seconds = _explain(explainer, x, target, batch_size, progress, name)
-    scores = drop_increase(model, x, maps, target, keep=keep, batch_size=batch_size)
-    ins = insertion(model, x, maps, target, step=step, batch_size=batch_size, progress=progress)
-    dele = deletion(model, x, maps, target, step=step, batch_size=batch_size, progress=progress)
-    parts = {"drop": scores.drop_per_sample, "increased": scores.increased, "insertion": ins.auc,
-             "deletion": dele.auc, "seconds": seconds}
+    keep = default_keep(x) if keep is None else check_keep(keep)
+    probs = clean_outputs(model, x, batch_size, probs)
+    scores = drop_increase(model, x, maps, target, keep=keep, batch_size=batch_size, probs=probs)
+    curves = {name: curve(model, x, maps, target, step=step, batch_size=batch_size, progress=progress, probs=probs)
+              for name, curve in (("insertion AUC", insertion), ("deletion AUC", deletion))}
+    out = {"Drop%": 100.0 * scores.drop_per_sample.double(), "Increase%": 100.0 * scores.increased.double(),
+           **{name: c.auc for name, c in curves.items()}}
     if truth is not None:
-        parts.update(pointing=pointing_game(maps, truth), energy=energy_inside(maps, truth),
-                     iou=iou_top_k(maps, truth))
-    return parts
+        out.update({"pointing game": pointing_game(maps, truth).double(), "energy inside": energy_inside(maps, truth),
+                    "IoU top-k": iou_top_k(maps, truth)})
+    return out
 
 
-def _row(name: str, parts: Sequence[dict]) -> dict:
-    """The table row of one method from its per-sample scores (one dict, or one per chunk in sample order)."""
-    def whole(key):
-        return torch.cat([p[key] for p in parts])
+def _score(p: _Prepared, name: str, method: Explainer | torch.Tensor, rows: slice,
+           progress: bool) -> tuple[dict[str, torch.Tensor], float]:
+    """One method's per-sample scores on samples ``rows`` of ``p`` and its explaining seconds (NaN for maps
+    passed in)."""
+    x, target = p.x[rows], p.target[rows]
+    if isinstance(method, Explainer):
+        maps, seconds = _explain(method, x, target, p.batch_size, progress, name)
+    elif method.shape[0] != p.total:
+        raise ValueError(f"the maps of {name!r} are {tuple(method.shape)}: pass one map per sample of the dataset "
+                         f"({p.total} samples, before any subset n).")
+    else:
+        maps, seconds = method[p.subset][rows].to(x.device), float("nan")
+    truth = None if p.truth is None else p.truth[rows]
+    return per_sample_scores(p.model, x, maps, target, p.keep, p.step, p.batch_size, truth, p.probs[rows],
+                             progress), seconds
 
-    n = whole("drop").shape[0]
-    row = {"method": name, "n": n, "Drop%": 100.0 * whole("drop").mean().item(),
-           "Increase%": 100.0 * whole("increased").float().mean().item(),
-           "insertion AUC": whole("insertion").mean().item(), "deletion AUC": whole("deletion").mean().item(),
-           "seconds per sample": sum(p["seconds"] for p in parts) / n}
-    if "pointing" in parts[0]:
-        row.update({"pointing game": whole("pointing").float().mean().item(),
-                    "energy inside": whole("energy").mean().item(), "IoU top-k": whole("iou").mean().item()})
-    return row
+
+def _row(name: str, parts: Sequence[tuple[dict, float]]) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The table row of one method, and its per-sample scores, from its (scores, seconds) parts (one, or one per
+    chunk in sample order)."""
+    scores = {column: torch.cat([p[column] for p, _ in parts]) for column in parts[0][0]}
+    n = scores["Drop%"].shape[0]
+    row = {"method": name, "n": n, **{column: values.mean().item() for column, values in scores.items()},
+           "seconds per sample": sum(seconds for _, seconds in parts) / n}
+    return row, scores
 
 
 @dataclass(frozen=True)
@@ -164,7 +179,10 @@ class _Prepared:
     """What every method of one evaluate() call shares: the model, the subset's inputs, targets and truth."""
 
     model: nn.Module
+    total: int
+    subset: torch.Tensor
     x: torch.Tensor
+    probs: torch.Tensor
     target: torch.Tensor
     truth: torch.Tensor | None
     keep: float
@@ -177,34 +195,34 @@ def _prepare(model, dataset, keep, n, batch_size, seed, step) -> _Prepared:
     model = check_model(model)
     batch_size = check_batch_size(batch_size)
     x = _inputs(dataset)
+    total = x.shape[0]
     keep = default_keep(x) if keep is None else check_keep(keep)
     device = next(iter([*model.parameters(), *model.buffers()]), x).device
-    subset = subset_indices(x.shape[0], n, seed)
+    subset = subset_indices(total, n, seed)
     truth = _truth(dataset, x)
     x = x[subset].to(device)
     truth = None if truth is None else truth[subset].to(device)
-    target = model_outputs(model, x, batch_size).argmax(1)
-    return _Prepared(model, x, target, truth, keep, step, batch_size, seed)
+    probs = model_outputs(model, x, batch_size)
+    return _Prepared(model, total, subset, x, probs, probs.argmax(1), truth, keep, step, batch_size, seed)
 
 
-def _chunk_task(job: tuple[int, str, int, int], prepared: Sequence[_Prepared]) -> dict:
+def _chunk_task(job: tuple[int, str, int, int], prepared: Sequence[_Prepared]) -> tuple[dict, float]:
     """Cluster task: method ``name`` on samples ``start:stop`` of evaluation ``which`` (its own model copy, so
     that tasks sharing a worker never share hooks or modes)."""
     which, name, start, stop = job
-    p = prepared[which]
-    model = copy.deepcopy(p.model)
-    explainer = build_explainer(name, model, p.seed)
-    truth = None if p.truth is None else p.truth[start:stop]
-    return _per_sample(model, explainer, name, p.x[start:stop], p.target[start:stop], truth, p.keep, p.step,
-                       p.batch_size, progress=False)
+    p = dataclasses.replace(prepared[which], model=copy.deepcopy(prepared[which].model))
+    return _score(p, name, build_explainer(name, p.model, p.seed), slice(start, stop), progress=False)
 
 
-def _table(rows: list[dict], located: bool) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["method", "n", *METRICS, *(LOCALISATION if located else [])])
+def _table(rows: list[tuple[dict, dict]], located: bool,
+           with_scores: bool) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, dict[str, torch.Tensor]]]:
+    columns = ["method", "n", *METRICS, *(LOCALISATION if located else [])]
+    table = pd.DataFrame([row for row, _ in rows], columns=columns)
+    return (table, {row["method"]: scores for row, scores in rows}) if with_scores else table
 
 
-def _evaluate_on_cluster(client, runs: Sequence[tuple[_Prepared, Sequence[str]]],
-                         progress: bool) -> list[pd.DataFrame]:
+def _evaluate_on_cluster(client, runs: Sequence[tuple[_Prepared, Sequence[str]]], progress: bool,
+                         with_scores: bool = False) -> list:
     """Tables of several evaluations, their (method × chunk of ``batch_size`` samples) tasks all on ``client``."""
     from course_utils.cluster import run_tasks
 
@@ -217,7 +235,7 @@ def _evaluate_on_cluster(client, runs: Sequence[tuple[_Prepared, Sequence[str]]]
     for which, (p, names) in enumerate(runs):
         rows = [_row(name, [part for job, part in zip(jobs, parts) if job[:2] == (which, name)])
                 for name in names]
-        tables.append(_table(rows, p.truth is not None))
+        tables.append(_table(rows, p.truth is not None, with_scores))
     return tables
 
 
@@ -237,10 +255,13 @@ def _names(methods) -> list[str]:
 
 def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: float | None = None,
              n: int | None = None, batch_size: int = 64, seed: int = 0, progress: bool = True,
-             out: str | Path | None = None, step: int | None = None, client=None) -> pd.DataFrame:
+             out: str | Path | None = None, step: int | None = None, client=None, return_scores: bool = False):
     """One row per method: ``method``, ``n``, :data:`METRICS` (and :data:`LOCALISATION` when ``dataset`` has
-    ``.positions``); written to the CSV file ``out`` if given.
+    ``.positions``); written to the CSV file ``out`` if given. With ``return_scores``, the pair ``(table,
+    {method: {column: (N,) per-sample scores}})`` (:func:`per_sample_scores`, e.g. for :func:`interval_table`).
 
+    ``methods``: registry names, ``(name, explainer)`` pairs, or ``(name, maps)`` pairs of maps already computed,
+    ``(len(dataset), *spatial)`` for the class the model predicts (their ``seconds per sample`` is NaN).
     ``dataset``: an object with ``.x`` (e.g. ``course_utils.data.mnist1d("test")``) or an input tensor.
     ``keep``: Drop/Increase keep fraction (None = 0.3 for 1-D signals, 0.9 for images). ``n``: a seeded random
     subset of that many samples (None = all). ``batch_size``: samples per explainer call and per scoring
@@ -251,31 +272,17 @@ def evaluate(model: nn.Module, dataset, methods: Sequence[MethodLike], keep: flo
     """
     prepared = _prepare(model, dataset, keep, n, batch_size, seed, step)
     if client is not None:
-        table = _evaluate_on_cluster(client, [(prepared, _names(methods))], progress)[0]
+        result = _evaluate_on_cluster(client, [(prepared, _names(methods))], progress, return_scores)[0]
     else:
-        rows = []
-        for name, explainer in progress_bar(_methods(methods, prepared.model, seed), enabled=progress,
-                                            desc="methods"):
-            parts = _per_sample(prepared.model, explainer, name, prepared.x, prepared.target, prepared.truth,
-                                prepared.keep, step, prepared.batch_size, progress)
-            rows.append(_row(name, [parts]))
-        table = _table(rows, prepared.truth is not None)
+        everything = slice(None)
+        rows = [_row(name, [_score(prepared, name, method, everything, progress)])
+                for name, method in progress_bar(_methods(methods, prepared.model, seed), enabled=progress,
+                                                 desc="methods")]
+        result = _table(rows, prepared.truth is not None, return_scores)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
-    return table
-
-
-def per_sample_scores(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: torch.Tensor,
-                      keep: float | None = None, step: int | None = None,
-                      batch_size: int = 64) -> dict[str, torch.Tensor]:
-    """``{metric: (N,) scores}`` behind the table's columns: Drop% and Increase% (0 or 100) per sample, and each
-    sample's insertion and deletion AUC; their means are the table's entries."""
-    keep = default_keep(x) if keep is None else check_keep(keep)
-    scores = drop_increase(model, x, maps, target, keep=keep, batch_size=batch_size)
-    return {"Drop%": 100.0 * scores.drop_per_sample.double(), "Increase%": 100.0 * scores.increased.double(),
-            "insertion AUC": insertion(model, x, maps, target, step=step).auc,
-            "deletion AUC": deletion(model, x, maps, target, step=step).auc}
+        (result[0] if return_scores else result).to_csv(out, index=False)
+    return result
 
 
 def interval_table(scores_by_method, confidence: float = 0.95, n_resamples: int = 2000,
@@ -298,31 +305,6 @@ def metric_intervals(model: nn.Module, x: torch.Tensor, maps_by_method, target: 
     scores = {label: per_sample_scores(model, x, maps[0] if isinstance(maps, tuple) else maps, target, keep, step)
               for label, maps in maps_by_method.items()}
     return interval_table(scores, confidence, n_resamples, seed)
-
-
-def plot_evaluation(df: pd.DataFrame, title: str | None = None):
-    """A seaborn bar chart per metric column (methods on the y axis); returns the matplotlib figure."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    missing = [c for c in ["method", *METRICS] if c not in df.columns]
-    if missing:
-        raise ValueError(f"df lacks the columns {missing}; pass the DataFrame returned by evaluate().")
-    better = {"Drop%": "lower", "Increase%": "higher", "insertion AUC": "higher", "deletion AUC": "lower",
-              "seconds per sample": "lower", **dict.fromkeys(LOCALISATION, "higher")}
-    columns = METRICS + [c for c in LOCALISATION if c in df.columns]
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.0 * len(columns), max(2.4, 1.2 + 0.45 * len(df))),
-                             sharey=True, squeeze=False)
-    for ax, column in zip(axes[0], columns):
-        sns.barplot(data=df, y="method", x=column, hue="method", legend=False, ax=ax)
-        ax.set_title(f"{column} ({better[column]} is better)", fontsize=9)
-        if column == "seconds per sample":
-            ax.set_xscale("log")
-        ax.set_xlabel("")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def _load_dataset(name: str, data_root: str | None, image_size: int):

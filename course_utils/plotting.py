@@ -1,4 +1,5 @@
-"""Consistent figures for the course: 1-D signal and 2-D image overlays, method grids, confusion matrices.
+"""Consistent figures for the course: 1-D signal and 2-D image overlays, method grids, confusion matrices, the
+comparison table's bar charts and the sanity check's randomisation curves.
 
 One colormap for signed maps (:data:`SIGNED_CMAP`, diverging, centred on 0: red = evidence for the class, blue =
 against) and one for non-negative maps (:data:`UNSIGNED_CMAP`, sequential; its greens and yellows stand out on
@@ -12,12 +13,16 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 from matplotlib import patheffects
 import torch
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+
+from course_utils.metrics.classification import confusion_counts, per_class_accuracy
+from course_utils.metrics.columns import BETTER, LOCALISATION, METRICS
 
 SIGNED_CMAP = "RdBu_r"
 UNSIGNED_CMAP = "viridis"
@@ -199,16 +204,6 @@ def plot_signal_grid(signals, titles: Sequence[str] | None = None, maps=None, nc
     return fig
 
 
-def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """``(n_classes, n_classes)`` counts: row = true class, column = predicted class."""
-    t, p = to_numpy(y_true).astype(int).ravel(), to_numpy(y_pred).astype(int).ravel()
-    if t.shape != p.shape:
-        raise ValueError(f"y_true has {t.size} labels and y_pred {p.size}; pass one prediction per label.")
-    counts = np.zeros((n_classes, n_classes), dtype=int)
-    np.add.at(counts, (t, p), 1)
-    return counts
-
-
 def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str], normalize: bool = True,
                           ax: Axes | None = None, title: str | None = None) -> Figure:
     """Confusion matrix (rows = true class); ``normalize`` shows each row as fractions of that class."""
@@ -226,13 +221,6 @@ def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str], normalize:
     return fig
 
 
-def per_class_accuracy(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """Accuracy of each true class (NaN for a class without samples)."""
-    counts = confusion_counts(y_true, y_pred, n_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.diag(counts) / counts.sum(1)
-
-
 def plot_per_class_accuracy(y_true, y_pred, class_names: Sequence[str], ax: Axes | None = None,
                             title: str | None = None) -> Figure:
     """Bar chart of the accuracy of each class, with the overall accuracy as a dashed line."""
@@ -248,3 +236,40 @@ def plot_per_class_accuracy(y_true, y_pred, class_names: Sequence[str], ax: Axes
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or "accuracy per class", fontsize=9)
     return fig
+
+
+def plot_evaluation(df: pd.DataFrame, title: str | None = None) -> Figure:
+    """A seaborn bar chart per column of :func:`course_utils.evaluate.evaluate`'s table (methods on the y axis)."""
+    missing = [c for c in ["method", *METRICS] if c not in df.columns]
+    if missing:
+        raise ValueError(f"df lacks the columns {missing}; pass the DataFrame returned by evaluate().")
+    columns = METRICS + [c for c in LOCALISATION if c in df.columns]
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.0 * len(columns), max(2.4, 1.2 + 0.45 * len(df))),
+                             sharey=True, squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        sns.barplot(data=df, y="method", x=column, hue="method", legend=False, ax=ax)
+        ax.set_title(f"{column} ({BETTER[column]} is better)", fontsize=9)
+        if column == "seconds per sample":
+            ax.set_xscale("log")
+        ax.set_xlabel("")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_randomisation(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Mean ± 95 % CI Spearman correlation per randomisation step (Adebayo 2018 Fig. 2 style) of
+    :func:`course_utils.metrics.cascading_randomisation`'s table; returns the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.0 + 0.7 * df["step"].nunique(), 3.2))
+    order = df.drop_duplicates("step").sort_values("step")["layer"].tolist()
+    sns.pointplot(data=df, x="layer", y="spearman", order=order, errorbar=("ci", 95), seed=0, ax=ax)
+    ax.axhline(0.0, color="grey", lw=0.8, ls="--")
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("randomised down to layer (cascading, top first)")
+    ax.set_ylabel("Spearman rank correlation")
+    ax.tick_params(axis="x", rotation=45)
+    if title:
+        ax.set_title(title)
+    return ax

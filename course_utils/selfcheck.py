@@ -12,9 +12,11 @@ import copy
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 
-import numpy as np
 import torch
 
+from course_utils.exercises import exercise
+from course_utils.exercises.calling import call_answer, materialize
+from course_utils.exercises.spec import compare
 from course_utils.forbidden import forbidden_message
 
 PASS, FAIL = "PASS", "FAIL"
@@ -27,57 +29,6 @@ def _as_call(case) -> tuple[tuple, dict]:
     if isinstance(case, tuple):
         return case, {}
     return (case,), {}
-
-
-def _describe(value) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} and dtype {value.dtype}"
-    return type(value).__name__
-
-
-def compare(got, want, atol: float, rtol: float, where: str = "result", terms: str = "") -> str | None:
-    """None if ``got`` matches ``want``; otherwise a one-line hint saying what differs, checked in this order:
-    type, shape, dtype, values. ``terms`` names the expected shape in the exercise's terms, e.g. ``"(N, K)"``."""
-    named = f"{terms} = " if terms else ""
-    if isinstance(want, (tuple, list)):
-        if not isinstance(got, (tuple, list)) or len(got) != len(want):
-            return f"{where}: expected a {type(want).__name__} of {len(want)} items{' ' + terms if terms else ''}, " \
-                   f"got {_describe(got)}" + (f" of {len(got)} items" if isinstance(got, (tuple, list)) else "")
-        for i, (g, w) in enumerate(zip(got, want)):
-            hint = compare(g, w, atol, rtol, f"{where}[{i}]")
-            if hint:
-                return hint
-        return None
-    if isinstance(want, (torch.Tensor, np.ndarray)):
-        if not isinstance(got, (torch.Tensor, np.ndarray)):
-            return f"{where}: expected a tensor shaped {named}{tuple(want.shape)}, got a {_describe(got)}"
-        g, w = torch.as_tensor(np.asarray(got) if isinstance(got, np.ndarray) else got.detach().cpu()), \
-            torch.as_tensor(np.asarray(want) if isinstance(want, np.ndarray) else want.detach().cpu())
-        if tuple(g.shape) != tuple(w.shape):
-            return f"{where}: shape {tuple(g.shape)}, expected {named}{tuple(w.shape)}"
-        if g.is_floating_point() != w.is_floating_point() or (g.dtype == torch.bool) != (w.dtype == torch.bool):
-            return f"{where}: dtype {g.dtype}, expected {w.dtype}"
-        if not torch.isfinite(g.double()).all() and torch.isfinite(w.double()).all():
-            return f"{where}: contains NaN or inf"
-        g, w = g.double(), w.double()
-        if not torch.allclose(g, w, atol=atol, rtol=rtol, equal_nan=True):
-            diff = (g - w).abs()
-            index = np.unravel_index(int(diff.flatten().argmax()), tuple(diff.shape)) if diff.dim() else ()
-            index = tuple(int(i) for i in index)
-            return (f"{where}: values differ (max |difference| {diff.max().item():.3g} at index {index}: got "
-                    f"{g[index].item():.6g}, expected {w[index].item():.6g})")
-        return None
-    if isinstance(want, (bool, int, float, np.number)):
-        if not isinstance(got, (bool, int, float, np.number)) and not (
-                isinstance(got, torch.Tensor) and got.numel() == 1):
-            return f"{where}: expected a number, got a {_describe(got)}"
-        g, w = float(got), float(want)
-        if not np.isclose(g, w, atol=atol, rtol=rtol):
-            return f"{where}: got {g:.6g}, expected {w:.6g}"
-        return None
-    return None if got == want else f"{where}: got {got!r}, expected {want!r}"
 
 
 def _not_done(name: str) -> str:
@@ -96,9 +47,6 @@ def check_exercise(name: str, student_fn: Callable, seed: int = 0) -> bool:
     first, in the exercise's terms), or that the answer ran code the exercise forbids. PASS here means full
     marks from the grader, whose cases are of the same kinds. Returns True on PASS.
     """
-    from course_utils.exercises import exercise
-    from course_utils.exercises.calling import call_answer, materialize
-
     ex = exercise(name)
     cases = list(ex.cases(torch.Generator().manual_seed(int(seed))))
     rule = f" Forbidden here and in the grader: {', '.join(ex.forbidden)}." if ex.forbidden else ""

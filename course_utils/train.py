@@ -19,7 +19,7 @@ from torch import nn
 
 import course_utils
 from course_utils.device import get_device
-from course_utils.explainers.base import progress_bar
+from course_utils.core.progress import progress_bar
 from course_utils.models import VAE, ShallowCNN1D, SignalVAE, TileVAE, VGG7, load_pretrained, save_checkpoint
 from course_utils.models.pretrained import GENERATORS, PRETRAINED, WEIGHTS_DIR
 

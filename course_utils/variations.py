@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from course_utils.explainers.base import progress_bar
+from course_utils.core.progress import progress_bar
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from course_utils.explainers import get
+from course_utils.explainers import build, get
 from course_utils.plotting import plot_attribution, plot_method_grid
 
 HEADLESS_ENV = "COURSE_HEADLESS"
@@ -42,13 +42,9 @@ def has_frontend() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell" and getattr(shell, "kernel", None) is not None
 
 
-def _accepts(cls, option: str) -> bool:
-    return option in inspect.signature(cls.__init__).parameters
-
-
 def uses_layer(method: str) -> bool:
     """Whether the registered explainer ``method`` explains a chosen layer (takes ``layer=``)."""
-    return _accepts(get(method), "layer")
+    return "layer" in inspect.signature(get(method).__init__).parameters
 
 
 def png_bytes(fig: Figure) -> bytes:
@@ -65,14 +61,11 @@ def conv_layer_names(model: nn.Module) -> list[str]:
 
 def explanation(model: nn.Module, method: str, x: torch.Tensor, target=None, layer: str | None = None,
                 options: Mapping[str, Mapping] | None = None) -> torch.Tensor:
-    """``get(method)(model, ...).explain(x, target)`` with ``layer`` (for layer-based methods) and ``options``."""
-    cls = get(method)
-    kwargs = dict((options or {}).get(method, {}))
-    if layer is not None and _accepts(cls, "layer"):
+    """``build(method, model, ...).explain(x, target)`` with ``layer`` (for layer-based methods) and ``options``."""
+    kwargs = {"progress": False, **(options or {}).get(method, {})}
+    if layer is not None and uses_layer(method):
         kwargs.setdefault("layer", layer)
-    if _accepts(cls, "progress"):
-        kwargs.setdefault("progress", False)
-    return cls(model, **kwargs).explain(x, target)
+    return build(method, model, **kwargs).explain(x, target)
 
 
 class Explorer:

@@ -403,23 +403,3 @@ def test_course_budget_reads_cell_times_and_progress_bars(tmp_path):
     assert course.over_budget("05_x", 105.0, cells) == ["05_x cell 2: 12 s without a progress bar (fit())",
                                                         "05_x cell 3: 61 s, over 60 s (loop())"]
     assert course.over_budget("05_x", 301.0, cells[3:]) == ["05_x: 301 s in all, over 300 s"]
-
-
-def test_book_renders_executed_notebooks_with_their_figures(tmp_path):
-    from course_utils import book
-
-    nb = nbformat.v4.new_notebook()
-    figure = nbformat.v4.new_code_cell("plot()")
-    figure.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "fig"})]
-    nb.cells = [nbformat.v4.new_markdown_cell("# 01 · A title\n\n**Expected run time:** about 2 min in full mode"),
-                figure]
-    executed = tmp_path / "build"
-    executed.mkdir()
-    nbformat.write(nb, executed / "01_mnist1d.ipynb")
-    assert book.main(["--executed", str(executed), "--out", str(tmp_path / "book")]) == 0
-    page = (tmp_path / "book" / "01_mnist1d.html").read_text()
-    assert "data:image/png;base64,iVBORw0KGgo=" in page and "A title" in page
-    index = (tmp_path / "book" / "index.html").read_text()
-    assert '<a href="01_mnist1d.html">01 · A title</a> — about 2 min in full mode' in index
-    assert "02_hmt.ipynb: not executed" in index
-    assert book.main(["--executed", str(tmp_path / "empty"), "--out", str(tmp_path / "book")]) == 2

@@ -155,3 +155,31 @@ def test_metric_intervals_are_centred_on_the_table_values(tiny):
             row = table.loc[label, column]
             assert row["mean"] == pytest.approx(value, rel=1e-6, abs=1e-6)  # the table averages in float32
             assert row["low"] <= row["mean"] <= row["high"]
+
+
+def test_evaluate_takes_maps_already_computed_and_returns_the_per_sample_scores(tiny):
+    model, dataset = tiny
+    maps = InputGradient(model).explain(dataset.x)
+    built = ev.evaluate(model, dataset, [("grad", InputGradient(model))], n=7, seed=3, progress=False)
+    given, scores = ev.evaluate(model, dataset, [("grad", maps)], n=7, seed=3, progress=False, return_scores=True)
+    columns = ["method", "n", *ev.METRICS[:-1]]
+    pd.testing.assert_frame_equal(given[columns], built[columns])
+    assert given["seconds per sample"].isna().all()
+    assert set(scores) == {"grad"} and set(scores["grad"]) == set(ev.METRICS[:-1])
+    for column, values in scores["grad"].items():
+        assert values.shape == (7,)
+        assert values.mean().item() == given.iloc[0][column]
+    with pytest.raises(ValueError, match="one map per sample"):
+        ev.evaluate(model, dataset, [("grad", maps[:7])], n=7, seed=3, progress=False)
+
+
+def test_the_clean_inputs_are_scored_once_per_table(tiny):
+    model, dataset = tiny
+    seen = []
+    handle = model.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach().clone()))
+    try:
+        maps = torch.rand(12, 40, generator=torch.Generator().manual_seed(4))
+        ev.evaluate(model, dataset, [("a", maps), ("b", maps.flip(1))], batch_size=12, progress=False)
+    finally:
+        handle.remove()
+    assert sum(torch.equal(batch, dataset.x) for batch in seen) == 1

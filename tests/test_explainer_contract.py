@@ -4,13 +4,11 @@ Shapes, model restored (mode, requires_grad, in-place ReLUs, hooks, parameters),
 form, same seed → same map, and one ``ValueError`` per kind of bad input. Method-specific correctness lives in
 each method's own test file.
 """
-import inspect
-
 import pytest
 import torch
 from torch import nn
 
-from course_utils.explainers import available, get
+from course_utils.explainers import available, build as build_named, get
 from course_utils.models import VGG7, ShallowCNN1D
 
 CHEAP = {  # the fewest samples / steps that still exercise each method's full code path
@@ -18,16 +16,14 @@ CHEAP = {  # the fewest samples / steps that still exercise each method's full c
     "kernelshap": {"n_samples": 32}, "lime": {"n_samples": 32}, "meaningful_perturbation": {"iterations": 3},
     "rise": {"n_masks": 32}, "smoothgrad": {"n_samples": 4},
 }
-SEEDED = [name for name in available() if "seed" in inspect.signature(get(name).__init__).parameters]
+SEEDED = [name for name in available() if get(name).stochastic]
 PER_SAMPLE = [name for name in available() if name not in SEEDED] + ["meaningful_perturbation"]
 """Methods whose map of a sample does not depend on the rest of the batch (the sampling methods draw their noise
 or masks for the whole batch at once, so only their seeded batch is reproducible)."""
 
 
 def build(name, model, **options):
-    if "progress" in inspect.signature(get(name).__init__).parameters:
-        options.setdefault("progress", False)
-    return get(name)(model, **CHEAP.get(name, {}), **options)
+    return build_named(name, model, **{**CHEAP.get(name, {}), **options})
 
 
 def setups():
@@ -97,6 +93,29 @@ def test_same_seed_same_map_other_seed_other_map(name):
     c = build(name, model, seed=4, **options).attribute(x, target=[0, 1])
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("name", [name for name in available() if name not in SEEDED])
+def test_a_method_without_randomness_ignores_the_seed(name):
+    model, x, _ = SETUPS["2d"]
+    a = build(name, model, seed=3).attribute(x, target=[0, 1])
+    b = build(name, model, seed=4).attribute(x, target=[0, 1])
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", available())
+def test_every_method_takes_seed_and_progress_and_rejects_a_bad_seed(name):
+    model, _, _ = SETUPS["1d"]
+    explainer = build(name, model, seed=5, progress=True)
+    assert (explainer.seed, explainer.progress) == (5, True)
+    with pytest.raises(ValueError, match="seed"):
+        build(name, model, seed="5")
+
+
+def test_build_passes_the_method_options():
+    model, _, _ = SETUPS["1d"]
+    explainer = build_named("rise", model, seed=2, n_masks=8, cells=4)
+    assert (explainer.seed, explainer.progress, explainer.n_masks, explainer.cells) == (2, False, 8, 4)
 
 
 def bad_inputs(x, classes):

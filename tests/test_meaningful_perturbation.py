@@ -11,9 +11,10 @@ import torch
 from scipy import ndimage
 from torch import nn
 
+from course_utils.core.filters import gaussian_blur
 from course_utils.explainers.base import get, upsample
 from course_utils.explainers.meaningful_perturbation import (
-    MaskUpsampling, MeaningfulPerturbation, gaussian_blur, shift, total_variation, total_variation_gradient)
+    MaskUpsampling, MeaningfulPerturbation, shift, total_variation, total_variation_gradient)
 from course_utils.models.architectures import ShallowCNN1D
 
 
@@ -98,13 +99,13 @@ def test_mask_upsampling_adjoint_is_autograds_vector_jacobian_product(cells, siz
 
 def test_gaussian_blur_matches_scipy():
     x = torch.rand(2, 3, 20, 17, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    ours = gaussian_blur(x, 1.5)
+    ours = gaussian_blur(x, 1.5, padding="reflect")
     # torch "reflect" (d c b | a b c d) is SciPy's "mirror"; radius ceil(3σ) = 5 = int(truncate σ + 0.5)
     oracle = ndimage.gaussian_filter(x.numpy(), sigma=(0, 0, 1.5, 1.5), mode="mirror", truncate=10 / 3)
     np.testing.assert_allclose(ours.numpy(), oracle, rtol=1e-10, atol=1e-12)
     signal = x[:, :1, 0]
     oracle_1d = ndimage.gaussian_filter(signal.numpy(), sigma=(0, 0, 1.5), mode="mirror", truncate=10 / 3)
-    np.testing.assert_allclose(gaussian_blur(signal, 1.5).numpy(), oracle_1d, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gaussian_blur(signal, 1.5, padding="reflect").numpy(), oracle_1d, rtol=1e-10, atol=1e-12)
 
 
 def test_shift_repeats_the_border():

@@ -58,7 +58,7 @@ def test_shipped_weights_are_small_and_documented(name):
 
 @pytest.mark.parametrize("name, config", [("mnist1d", MNIST1D_CONFIG), ("hmt", HMT_CONFIG)])
 def test_shipped_weights_were_made_with_the_trainer_defaults(name, config):
-    """README's reproduction command is ``python -m course_utils.train <name>`` with no options."""
+    """The reproduction command (docs/data-and-models.md) is ``python -m course_utils.train <name>`` with no options."""
     _, meta = load_pretrained(name, device="cpu", with_metadata=True)
     assert meta["config"] == vars(config)
     assert meta["image_size"] == (64 if name == "hmt" else None)

@@ -1,7 +1,7 @@
-"""Figures that the notebooks' text and answer keys quote, recomputed with the kit (or read from the README's
-measured tables): a change to the data, the models or the tables that makes a quoted number wrong fails here.
-A computed figure is compared at the precision the text prints it with, ± one unit in the last place
-(:func:`quoted_figures.assert_quoted`); counts are compared exactly."""
+"""Figures that the notebooks' text and answer keys quote, recomputed with the kit (or read from the measured tables
+of the course site's pages in docs/): a change to the data, the models or the tables that makes a quoted number
+wrong fails here. A computed figure is compared at the precision the text prints it with, ± one unit in the last
+place (:func:`quoted_figures.assert_quoted`); counts are compared exactly."""
 import re
 from pathlib import Path
 
@@ -121,22 +121,22 @@ def test_04_answer_key_multiply_adds():
     assert_quoted(after, multiply_adds(model) / 1e6, "multiply-adds without the stride")
 
 
-def _readme_table(title: str) -> dict[str, list[str]]:
-    """{method: cells} of the README table that follows the paragraph starting with ``title``."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index(title):]
+def _results_table(title: str) -> dict[str, list[str]]:
+    """{method: cells} of the table of the site's results page that follows the paragraph starting with ``title``."""
+    results = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    section = results[results.index(title):]
     rows = re.findall(r"^\| `([\w+]+)` \| (.*) \|$", section[:section.index("\n\n", section.index("| ---"))],
                       flags=re.MULTILINE)
     return {name: [cell.strip() for cell in cells.split("|")] for name, cells in rows}
 
 
 @pytest.mark.parametrize("dataset, title", [("MNIST-1D", "**MNIST-1D**, shipped"), ("HMT", "**HMT**, shipped")])
-def test_08_instructor_notes_quote_the_readme_drop(dataset, title):
+def test_08_instructor_notes_quote_the_results_page_drop(dataset, title):
     (listing,) = quoted("08_project_evaluation", rf"{dataset} Drop %: (.*?)\.\s")
     quoted_drop = dict(re.findall(r"`([\w+]+)` ([\d.]+)", listing))
-    table = _readme_table(title)
+    table = _results_table(title)
     drop = {name: cells[1] for name, cells in table.items()}  # columns: n, Drop%, ...
-    assert quoted_drop == drop, "the notes must list every README row with its Drop %"
+    assert quoted_drop == drop, "the notes must list every row of the results page with its Drop %"
     assert list(quoted_drop) == sorted(drop, key=lambda name: float(drop[name])), "listed from best to worst"
 
 
@@ -184,14 +184,14 @@ def test_07_answer_key_channel_permutations(shared_data):
         assert_quoted(text, value, "lymphocyte accuracy under the channel orders")
 
 
-def test_readme_notebook_table_gives_each_notebooks_run_time_within_the_class_budget():
-    """The README's notebooks table quotes the run time each notebook states in its first cell (measured with
-    `make course`), and every one meets the class-time budget of 5 minutes in full mode."""
+def test_notebooks_page_table_gives_each_notebooks_run_time_within_the_class_budget():
+    """The notebooks table of the site's notebooks page quotes the run time each notebook states in its first cell
+    (measured with `make course`), and every one meets the class-time budget of 5 minutes in full mode."""
     from course_utils.authoring.course import NOTEBOOK_BUDGET_S
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    page = (REPO / "docs" / "notebooks.md").read_text(encoding="utf-8")
     header = "| notebook | topic | exercise | full mode |"
-    table = readme[readme.index(header):readme.index("\n\n", readme.index(header))]
+    table = page[page.index(header):page.index("\n\n", page.index(header))]
     rows = {cells[0].strip(): cells[-1].strip() for cells in
             (line.strip("|").split(" | ") for line in table.splitlines()[2:])}
     notebooks = sorted((REPO / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -201,7 +201,7 @@ def test_readme_notebook_table_gives_each_notebooks_run_time_within_the_class_bu
         stated = re.search(r"\*\*Expected run time:\*\* (about ([\d.]+) (s|min)) in full mode", first)
         assert stated, f"{path.name}: the first cell must state 'about N s' or 'about N min' in full mode"
         row = "00 primer" if path.stem == "00_xai_primer" else path.stem[:2]
-        assert rows[row] == stated.group(1), f"README row {row!r} and {path.name} disagree"
+        assert rows[row] == stated.group(1), f"docs/notebooks.md row {row!r} and {path.name} disagree"
         seconds = float(stated.group(2)) * (60 if stated.group(3) == "min" else 1)
         assert seconds <= NOTEBOOK_BUDGET_S, f"{path.name}: {stated.group(1)} is over the class-time budget"
 

@@ -8,8 +8,9 @@ from scipy.stats import spearmanr
 from skimage import metrics
 
 from course_utils.explainers.base import Explainer
-from course_utils.metrics import cascading_randomisation, parameter_layers, plot_randomisation, spearman, ssim
+from course_utils.metrics import cascading_randomisation, parameter_layers, spearman, ssim
 from course_utils.models import ShallowCNN1D
+from course_utils.plotting import plot_randomisation
 
 
 class EdgeDetector(Explainer):

@@ -1,6 +1,6 @@
 """The notebooks' exercises, one source for their self-checks and their grading.
 
-Each exercise is a :class:`course_utils.grading.rubric.Exercise`: the function the student writes (its name
+Each exercise is a :class:`course_utils.exercises.spec.Exercise`: the function the student writes (its name
 and signature are the notebook's contract), the reference, a generator of cases (called with a
 ``torch.Generator``), the check comparing an answer with the reference, and the code it forbids. A notebook's
 self-check draws the cases with the notebook's public ``seed``; the grader draws new cases of the same kinds

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from course_utils.exercises.calling import ModelRef
-from course_utils.grading.rubric import Case, Exercise, close
+from course_utils.exercises.spec import Case, Exercise, close
 
 CAM_LIBRARIES = ("course_utils.explainers", "captum", "pytorch_grad_cam", "torchcam")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from course_utils.grading.rubric import Case, Exercise, close
+from course_utils.exercises.spec import Case, Exercise, close
 
 
 def keep_top_k(x, saliency, keep):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from course_utils.exercises.cases import randint
-from course_utils.grading.rubric import Case, Exercise, close
+from course_utils.exercises.spec import Case, Exercise, close
 
 
 def conv_output_length(length, kernel_size, stride, padding):
@@ -78,4 +78,4 @@ CONFUSION_COUNTS = Exercise(
     "confusion_counts", 1, confusion_counts_cases, confusion_counts,
     check=close(what="your counts", terms="(n_classes, n_classes)"),
     description="row = true class, column = predicted class, integer counts",
-    forbidden=("course_utils.plotting", "sklearn"))
+    forbidden=("course_utils.plotting", "course_utils.metrics", "sklearn"))

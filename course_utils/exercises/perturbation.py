@@ -5,7 +5,7 @@ import torch
 
 from course_utils.exercises.calling import gate_value_and_gradient
 from course_utils.explainers.base import upsample
-from course_utils.grading.rubric import Case, Exercise, close
+from course_utils.exercises.spec import Case, Exercise, close
 
 
 def perturb(x, mask, reference):

@@ -26,8 +26,8 @@ class _CAMBase(Explainer):
     captures_input: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, layer: nn.Module | str | None = None, relu: bool = True,
-                 normalize: bool = False):
-        super().__init__(model)
+                 normalize: bool = False, seed: int | None = None, progress: bool = False):
+        super().__init__(model, seed=seed, progress=progress)
         self.layer = find_layer(model, layer)
         self.relu, self.normalize = bool(relu), bool(normalize)
 
@@ -104,9 +104,10 @@ class CAM(_CAMBase):
     needs_gradients = False
     captures_input = True
 
-    def __init__(self, model: nn.Module, relu: bool = True, normalize: bool = False):
+    def __init__(self, model: nn.Module, relu: bool = True, normalize: bool = False, seed: int | None = None,
+                 progress: bool = False):
         pool, self.head = gap_linear_head(model)
-        super().__init__(model, layer=pool, relu=relu, normalize=normalize)
+        super().__init__(model, layer=pool, relu=relu, normalize=normalize, seed=seed, progress=progress)
 
     def _channel_weights(self, activations, gradients, target):
         if activations.shape[1] != self.head.in_features:

@@ -78,8 +78,9 @@ class ExcitationBackprop(Explainer):
     reduction = "first"
     contrastive_default = False
 
-    def __init__(self, model, layer: nn.Module | str | None = None, contrastive: bool | None = None):
-        super().__init__(model)
+    def __init__(self, model, layer: nn.Module | str | None = None, contrastive: bool | None = None,
+                 seed: int | None = None, progress: bool = False):
+        super().__init__(model, seed=seed, progress=progress)
         if contrastive is None:
             contrastive = self.contrastive_default
         if not isinstance(contrastive, bool):

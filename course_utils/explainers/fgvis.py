@@ -45,6 +45,7 @@ from torch.nn import functional as F
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 
+from course_utils.core.checks import check_non_negative, check_positive_int
 from course_utils.explainers.base import Explainer, progress_bar, register
 from course_utils.explainers.mask_updates import SGD
 
@@ -197,21 +198,20 @@ class FGVis(Explainer):
     reduction = "mean"
 
     def __init__(self, model, game: str = "preservation", sparsity: float = 0.2, iterations: int = 300,
-                 lr: float = 0.05, momentum: float = 0.9, defense: bool = True, progress: bool = True):
-        super().__init__(model)
+                 lr: float = 0.05, momentum: float = 0.9, defense: bool = True, seed: int | None = None,
+                 progress: bool = True):
+        super().__init__(model, seed=seed, progress=progress)
         if game not in _GAMES:
             raise ValueError(f"game must be one of {_GAMES}, not {game!r}.")
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(f"iterations must be a positive int, not {iterations!r}.")
+        check_positive_int("iterations", iterations)
         for name, value in (("sparsity", sparsity), ("lr", lr), ("momentum", momentum)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-                raise ValueError(f"{name} must be a finite number ≥ 0, not {value!r}.")
+            check_non_negative(name, value)
         if lr == 0 or momentum >= 1:
             raise ValueError(f"need lr > 0 and momentum < 1, not lr={lr!r}, momentum={momentum!r}.")
         if not isinstance(defense, bool):
             raise ValueError(f"defense must be True or False, not {defense!r}.")
         self.game, self.sparsity, self.iterations = game, float(sparsity), iterations
-        self.lr, self.momentum, self.defense, self.progress = float(lr), float(momentum), defense, progress
+        self.lr, self.momentum, self.defense = float(lr), float(momentum), defense
 
     def objective(self, mask: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
         """Per-sample objective ``(N,)``: ``λ mean|m| − S_c`` (preservation) or ``λ mean|1 − m| + S_c``.

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import torch
 
+from course_utils.core.checks import check_positive_int, check_seed
 from course_utils.explainers.base import Explainer, TargetLike, model_state_preserved, progress_bar, register
 
 _AUTO_ELEMENTS = 2**14
@@ -23,13 +24,6 @@ def target_gradient(explainer: Explainer, x: torch.Tensor, target: torch.Tensor)
     x = x.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(explainer.logits(x, target).sum(), x)
     return grad
-
-
-def _check_batch_size(batch_size: int | None) -> int | None:
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int or None (automatic), not {batch_size!r}.")
-    return batch_size
 
 
 def rows_per_pass(x: torch.Tensor, batch_size: int | None) -> int:
@@ -64,8 +58,8 @@ class Saliency(Explainer):
 
     reduction = "abs_max"
 
-    def __init__(self, model, abs: bool = False):
-        super().__init__(model)
+    def __init__(self, model, abs: bool = False, seed: int | None = None, progress: bool = False):
+        super().__init__(model, seed=seed, progress=progress)
         self.abs = bool(abs)
 
     def _attribute(self, x, target):
@@ -95,19 +89,18 @@ class SmoothGrad(Explainer):
     """
 
     reduction = "abs_max"
+    stochastic = True
 
     def __init__(self, model, n_samples: int = 50, noise_level: float = 0.15, squared: bool = False,
                  batch_size: int | None = None, seed: int | None = 0, progress: bool = True):
-        super().__init__(model)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, not {n_samples!r}.")
+        check_seed(seed, allow_none=True, none_means="a fresh random seed")
+        super().__init__(model, seed=seed, progress=progress)
+        check_positive_int("n_samples", n_samples)
         if not (isinstance(noise_level, (int, float)) and 0 <= noise_level < float("inf")):
             raise ValueError(f"noise_level must be a finite number ≥ 0 (a fraction of the input range, e.g. "
                              f"0.15), not {noise_level!r}.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"seed must be an int or None (a fresh random seed), not {seed!r}.")
         self.n_samples, self.noise_level, self.squared = n_samples, float(noise_level), bool(squared)
-        self.batch_size, self.seed, self.progress = _check_batch_size(batch_size), seed, progress
+        self.batch_size = check_positive_int("batch_size", batch_size, allow_none=True, none_means="automatic")
 
     def _attribute(self, x, target):
         generator = torch.Generator(device=x.device)
@@ -172,13 +165,15 @@ class IntegratedGradients(Explainer):
     reduction = "sum"
 
     def __init__(self, model, baseline: float | torch.Tensor | None = None, n_steps: int = 50,
-                 method: str = "riemann_right", internal_batch_size: int | None = None, progress: bool = True):
-        super().__init__(model)
+                 method: str = "riemann_right", internal_batch_size: int | None = None, seed: int | None = None,
+                 progress: bool = True):
+        super().__init__(model, seed=seed, progress=progress)
         self.alphas, self.step_sizes = riemann_rule(method, n_steps)
         if baseline is not None and not isinstance(baseline, (int, float, torch.Tensor)):
             raise ValueError(f"baseline must be None (zeros), a number or a tensor, not {type(baseline).__name__}.")
         self.baseline, self.method, self.n_steps = baseline, method, n_steps
-        self.internal_batch_size, self.progress = _check_batch_size(internal_batch_size), progress
+        self.internal_batch_size = check_positive_int("internal_batch_size", internal_batch_size, allow_none=True,
+                                                      none_means="automatic")
 
     def attribute(self, x: torch.Tensor, target: TargetLike = None, return_gap: bool = False):
         """Attribution shaped like ``x``; with ``return_gap=True`` the pair ``(attribution, gap)``."""

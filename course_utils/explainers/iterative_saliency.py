@@ -51,6 +51,7 @@ import math
 
 import torch
 
+from course_utils.core.checks import check_positive_int, check_seed
 from course_utils.explainers.base import Explainer, progress_bar, register, upsample
 
 READINGS = ("accumulated", "printed", "visits")
@@ -82,14 +83,14 @@ class IterativeSaliency(Explainer):
     """
 
     reduction = "first"
+    stochastic = True
 
     def __init__(self, model, iterations: int = 1000, cells: int = 8, initial_keep: float = 0.3,
                  lr: float = 0.0, weights: str = "accumulated", baseline: float = 0.0, seed: int = 0,
                  progress: bool = True):
-        super().__init__(model)
-        for name, value in (("iterations", iterations), ("cells", cells)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, not {value!r}.")
+        super().__init__(model, seed=check_seed(seed), progress=progress)
+        check_positive_int("iterations", iterations)
+        check_positive_int("cells", cells)
         if isinstance(initial_keep, bool) or not isinstance(initial_keep, (int, float)) or not 0 < initial_keep < 1:
             raise ValueError(f"initial_keep must be a probability in (0, 1), e.g. 0.3, not {initial_keep!r}.")
         for name, value in (("lr", lr), ("baseline", baseline)):
@@ -99,11 +100,8 @@ class IterativeSaliency(Explainer):
             raise ValueError(f"lr (η) must be ≥ 0, not {lr!r}; 0 switches the total-variation term off.")
         if weights not in READINGS:
             raise ValueError(f"weights must be one of {READINGS}, not {weights!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an int, not {seed!r}.")
         self.iterations, self.cells, self.initial_keep = iterations, cells, float(initial_keep)
         self.lr, self.weights, self.baseline = float(lr), weights, float(baseline)
-        self.seed, self.progress = seed, progress
 
     def upsampled(self, grid: torch.Tensor, spatial, offsets) -> torch.Tensor:
         """``U(M)``: bilinear (linear in 1-D) upsampling to ``(cells + 1) · cell size``, cropped at ``offsets``."""

@@ -58,6 +58,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from course_utils.core.checks import check_non_negative, check_positive_int, check_seed
+from course_utils.core.filters import gaussian_blur
 from course_utils.explainers.base import Explainer, progress_bar, register, upsample
 from course_utils.explainers.mask_updates import Adam
 
@@ -93,30 +95,6 @@ def total_variation_gradient(mask: torch.Tensor, beta: float = 3.0) -> torch.Ten
         grad.narrow(axis, 1, n - 1).add_(step, alpha=beta)
         grad.narrow(axis, 0, n - 1).sub_(step, alpha=beta)
     return grad
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(N, C, L)`` or ``(N, C, H, W)`` along every spatial axis (reflect padding).
-
-    The kernel radius is ``ceil(3σ)``, capped at ``size − 1`` so that reflection stays inside the input.
-    """
-    out = x
-    channels = x.shape[1]
-    for axis in range(2, x.dim()):
-        size = x.shape[axis]
-        radius = min(math.ceil(3 * sigma), size - 1)
-        if sigma <= 0 or radius < 1:
-            continue
-        offsets = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-        kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-        kernel = kernel / kernel.sum()
-        moved = out.movedim(axis, -1)
-        lead = moved.shape[:-1]
-        rows = moved.reshape(-1, channels, size)
-        rows = nn.functional.pad(rows, (radius, radius), mode="reflect")
-        rows = nn.functional.conv1d(rows, kernel.expand(channels, 1, -1), groups=channels)
-        out = rows.reshape(*lead, size).movedim(-1, axis)
-    return out
 
 
 def shift(x: torch.Tensor, offsets: Sequence[int]) -> torch.Tensor:
@@ -176,18 +154,6 @@ class MaskUpsampling:
         return out.sum(1, keepdim=True) if out.shape[1] > 1 else out
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, not {value!r}.")
-    return value
-
-
-def _non_negative(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise ValueError(f"{name} must be a finite number ≥ 0, not {value!r}.")
-    return float(value)
-
-
 @register("meaningful_perturbation")
 class MeaningfulPerturbation(Explainer):
     """Fong & Vedaldi (2017) mask optimisation (Eq. 3–5); ``attribute`` returns the saliency, broadcast over
@@ -204,12 +170,13 @@ class MeaningfulPerturbation(Explainer):
     """
 
     reduction = "first"
+    stochastic = True
 
     def __init__(self, model, game: str = "deletion", reference: str = "blur", iterations: int = 300,
                  lr: float = 0.1, l1: float = 1e-4, tv: float = 1e-2, beta: float = 3.0, mask_scale: int | None = None,
                  blur_sigma: float | None = None, jitter: int | None = None, noise_level: float = 0.5,
                  score: str = "probability", seed: int = 0, progress: bool = True):
-        super().__init__(model)
+        super().__init__(model, seed=check_seed(seed), progress=progress)
         if score not in _SCORES:
             raise ValueError(f"score must be one of {_SCORES}, not {score!r}.")
         if game not in _GAMES:
@@ -218,20 +185,18 @@ class MeaningfulPerturbation(Explainer):
             raise ValueError(f"reference must be one of {_REFERENCES}, not {reference!r}.")
         if jitter is not None and (isinstance(jitter, bool) or not isinstance(jitter, int) or jitter < 0):
             raise ValueError(f"jitter must be None (scaled paper value) or an int ≥ 0, not {jitter!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an int, not {seed!r}.")
         self.game, self.reference, self.score = game, reference, score
-        self.iterations = _positive_int("iterations", iterations)
-        self.mask_scale = None if mask_scale is None else _positive_int("mask_scale", mask_scale)
-        self.lr, self.l1, self.tv = _non_negative("lr", lr), _non_negative("l1", l1), _non_negative("tv", tv)
+        self.iterations = check_positive_int("iterations", iterations)
+        self.mask_scale = None if mask_scale is None else check_positive_int("mask_scale", mask_scale)
+        self.lr = check_non_negative("lr", lr)
+        self.l1, self.tv = check_non_negative("l1", l1), check_non_negative("tv", tv)
         if self.lr == 0:
             raise ValueError("lr must be > 0, e.g. the paper's 0.1.")
-        self.beta = _non_negative("beta", beta)
+        self.beta = check_non_negative("beta", beta)
         if self.beta < 1:
             raise ValueError(f"beta must be ≥ 1 (the paper uses 3), not {beta!r}.")
-        self.blur_sigma = None if blur_sigma is None else _non_negative("blur_sigma", blur_sigma)
-        self.jitter, self.noise_level = jitter, _non_negative("noise_level", noise_level)
-        self.seed, self.progress = seed, progress
+        self.blur_sigma = None if blur_sigma is None else check_non_negative("blur_sigma", blur_sigma)
+        self.jitter, self.noise_level = jitter, check_non_negative("noise_level", noise_level)
 
     # -- the paper's defaults scaled to the input -------------------------------------------------------------
     def mask_size(self, spatial: Sequence[int]) -> tuple[int, ...]:
@@ -267,7 +232,8 @@ class MeaningfulPerturbation(Explainer):
     def reference_for(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The perturbation target ``x̃`` (Sec. 4.1): blur, zero, per-sample channel mean, or noisy ``x``."""
         if self.reference == "blur":
-            return gaussian_blur(x, self.scaled_blur_sigma(x.shape[2:]))
+            sigma = self.scaled_blur_sigma(x.shape[2:])
+            return gaussian_blur(x, sigma, padding="reflect") if sigma > 0 else x
         if self.reference == "zero":
             return torch.zeros_like(x)
         if self.reference == "mean":

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
+from course_utils.core.checks import check_positive_int
 from course_utils.explainers.base import Explainer, progress_bar, register
 
 DEFAULT_WINDOW = {1: 5, 2: 8}
@@ -68,20 +69,18 @@ class Occlusion(Explainer):
 
     def __init__(self, model, window: int | Sequence[int] | None = None, stride: int | Sequence[int] | None = None,
                  value: float = 0.0, score: str = "probability", batch_size: int | None = None,
-                 progress: bool = True):
-        super().__init__(model)
+                 seed: int | None = None, progress: bool = True):
+        super().__init__(model, seed=seed, progress=progress)
         if score not in _SCORES:
             raise ValueError(f"score must be one of {_SCORES}, not {score!r}.")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < float("inf"):
             raise ValueError(f"value must be a finite number (the occluding constant), not {value!r}.")
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                       or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive int or None (automatic), not {batch_size!r}.")
+        check_positive_int("batch_size", batch_size, allow_none=True, none_means="automatic")
         for name, option in (("window", window), ("stride", stride)):
             if option is not None:
                 _per_axis(name, option, len(option) if isinstance(option, (list, tuple)) else 1)
         self.window, self.stride, self.value, self.score = window, stride, float(value), score
-        self.batch_size, self.progress = batch_size, progress
+        self.batch_size = batch_size
 
     def windows(self, spatial: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """``(window, stride)`` per spatial axis for an input of size ``spatial``, checked against it."""

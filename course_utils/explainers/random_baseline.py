@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from course_utils.core.checks import check_seed
 from course_utils.explainers.base import Explainer, register
 
 
@@ -16,12 +17,10 @@ class RandomBaseline(Explainer):
     """Uniform random saliency in [0, 1) per spatial position (the model is not consulted)."""
 
     reduction = "first"
+    stochastic = True
 
-    def __init__(self, model, seed: int = 0):
-        super().__init__(model)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an int, not {seed!r}.")
-        self.seed = seed
+    def __init__(self, model, seed: int = 0, progress: bool = False):
+        super().__init__(model, seed=check_seed(seed), progress=progress)
 
     def _attribute(self, x, target):
         generator = torch.Generator().manual_seed(self.seed)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from course_utils.core.checks import check_positive_int, check_seed
 from course_utils.explainers.base import Explainer, progress_bar, register, upsample
 
 DEFAULT_N_MASKS = {1: 2000, 2: 4000}
@@ -29,13 +30,6 @@ _AUTO_ELEMENTS, _AUTO_ROWS = 2**21, 2048
 2**21 input elements (8 MB), at most 2048."""
 
 
-def _check_positive_int(name: str, value, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, not {value!r}.")
-
-
 def generate_masks(size: Sequence[int], n_masks: int, cells: int, p: float = 0.5, seed: int = 0,
                    device: torch.device | str = "cpu", chunk: int = 500) -> torch.Tensor:
     """``(n_masks, *size)`` RISE masks in [0, 1] (Petsiuk et al. 2018, Sec. 3.2).
@@ -46,8 +40,8 @@ def generate_masks(size: Sequence[int], n_masks: int, cells: int, p: float = 0.5
     size = tuple(int(s) for s in size)
     if len(size) not in (1, 2) or min(size) < 1:
         raise ValueError(f"size must be (L,) or (H, W) with positive entries, not {size}.")
-    _check_positive_int("n_masks", n_masks, allow_none=False)
-    _check_positive_int("cells", cells, allow_none=False)
+    check_positive_int("n_masks", n_masks)
+    check_positive_int("cells", cells)
     if cells > min(size):
         raise ValueError(f"cells={cells} is more than the input size {size}; pass cells ≤ {min(size)}.")
     if not 0.0 < float(p) <= 1.0:
@@ -94,25 +88,23 @@ class RISE(Explainer):
     """
 
     reduction = "first"
+    stochastic = True
 
     def __init__(self, model, n_masks: int | None = None, cells: int | None = None, p: float = 0.5,
                  seed: int = 0, batch_size: int | None = None, progress: bool = False,
                  masks: torch.Tensor | None = None):
-        super().__init__(model)
-        _check_positive_int("n_masks", n_masks)
-        _check_positive_int("cells", cells)
-        _check_positive_int("batch_size", batch_size)
+        super().__init__(model, seed=check_seed(seed), progress=progress)
+        check_positive_int("n_masks", n_masks, allow_none=True)
+        check_positive_int("cells", cells, allow_none=True)
+        check_positive_int("batch_size", batch_size, allow_none=True)
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 < p <= 1.0:
             raise ValueError(f"p (keep probability) must be a number in (0, 1], not {p!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an int, not {seed!r}.")
         if masks is not None:
             if not isinstance(masks, torch.Tensor) or not masks.is_floating_point() or masks.dim() not in (2, 3):
                 raise ValueError("masks must be a float tensor shaped (n_masks, L) or (n_masks, H, W).")
             if masks.shape[0] == 0 or not torch.isfinite(masks).all() or masks.min() < 0 or masks.max() > 1:
                 raise ValueError("masks must hold at least one mask, with finite values in [0, 1].")
-        self.n_masks, self.cells, self.p, self.seed = n_masks, cells, float(p), seed
-        self.batch_size, self.progress = batch_size, bool(progress)
+        self.n_masks, self.cells, self.p, self.batch_size = n_masks, cells, float(p), batch_size
         self.masks = None if masks is None else masks.detach()
         self.masks_cache: dict[tuple, torch.Tensor] = {}
 

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from course_utils.core.checks import check_positive_int
 from course_utils.explainers.base import Explainer, find_layer, hooks_removed, progress_bar, register, upsample
 
 POOLING = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
@@ -124,20 +125,18 @@ class SISE(Explainer):
     reduction = "first"
 
     def __init__(self, model, layers: Sequence[nn.Module | str] | None = None, mu: float = 0.0,
-                 batch_size: int | None = None, progress: bool = False):
-        super().__init__(model)
+                 batch_size: int | None = None, seed: int | None = None, progress: bool = False):
+        super().__init__(model, seed=seed, progress=progress)
         if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not 0.0 <= mu < 1.0:
             raise ValueError(f"mu must be a number in [0, 1), not {mu!r}.")
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                       or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive int or None (automatic), not {batch_size!r}.")
+        check_positive_int("batch_size", batch_size, allow_none=True, none_means="automatic")
         if layers is not None:
             if isinstance(layers, (str, nn.Module)) or len(layers) == 0:
                 raise ValueError("layers must be a non-empty list of modules or dotted names, shallow to deep.")
             layers = [find_layer(model, layer) for layer in layers]
             if len({id(layer) for layer in layers}) != len(layers):
                 raise ValueError("layers lists the same module twice; list each block's last layer once.")
-        self.layers, self.mu, self.batch_size, self.progress = layers, float(mu), batch_size, bool(progress)
+        self.layers, self.mu, self.batch_size = layers, float(mu), batch_size
 
     def feature_maps(self, x: torch.Tensor, target: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per layer (shallow → deep): its ``(N, K, *s)`` feature maps and ``(N, K)`` average gradients."""

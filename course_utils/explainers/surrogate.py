@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 import torch
 
+from course_utils.core.checks import check_positive_int, check_seed
 from course_utils.explainers.base import Explainer, progress_bar, register
 
 DEFAULT_CELLS = {1: 10, 2: 8}
@@ -44,13 +45,6 @@ def grid_segments(size: tuple[int, ...], cells: int) -> torch.Tensor:
     return ids[0][:, None] * cells + ids[1][None, :]
 
 
-def _check_positive_int(name: str, value, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, not {value!r}.")
-
-
 def _blocks(n_rows: int, n: int, rows: int) -> Iterator[tuple[slice, slice]]:
     """Blocks ``(coalitions, samples)`` of the ``n_rows × N`` perturbed inputs, at most ``rows`` per pass."""
     per_pass, samples_per_pass = max(1, rows // n), min(n, rows)
@@ -63,17 +57,16 @@ class _Surrogate(Explainer):
     """Shared machinery: features, perturbed-input scoring, coefficient maps. Subclasses pick coalitions and fit."""
 
     reduction = "first"
+    stochastic = True
     default_samples = 1000
 
     def __init__(self, model, n_samples: int | None = None, cells: int | None = None,
                  segments: torch.Tensor | None = None, baseline: float | str | torch.Tensor = 0.0,
                  seed: int = 0, batch_size: int | None = None, progress: bool = False):
-        super().__init__(model)
-        _check_positive_int("n_samples", n_samples)
-        _check_positive_int("cells", cells)
-        _check_positive_int("batch_size", batch_size)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an int, not {seed!r}.")
+        super().__init__(model, seed=check_seed(seed), progress=progress)
+        check_positive_int("n_samples", n_samples, allow_none=True)
+        check_positive_int("cells", cells, allow_none=True)
+        check_positive_int("batch_size", batch_size, allow_none=True)
         if segments is not None and (not isinstance(segments, torch.Tensor) or segments.is_floating_point()
                                      or segments.dtype == torch.bool):
             raise ValueError("segments must be an integer tensor (a label map), e.g. torch.as_tensor(labels).long().")
@@ -83,7 +76,7 @@ class _Surrogate(Explainer):
                                                                or not isinstance(baseline, (int, float))):
             raise ValueError(f"baseline must be a number, 'mean' or a tensor, not {baseline!r}.")
         self.n_samples, self.cells, self.segments, self.baseline = n_samples, cells, segments, baseline
-        self.seed, self.batch_size, self.progress = seed, batch_size, bool(progress)
+        self.batch_size = batch_size
 
     # -- features ---------------------------------------------------------------------------------------------
     def feature_labels(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:

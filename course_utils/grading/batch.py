@@ -11,7 +11,7 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from course_utils import cluster
-from course_utils.explainers.base import progress_bar
+from course_utils.core.progress import progress_bar
 from course_utils.grading import report
 from course_utils.grading.remote import grade_on_cluster
 from course_utils.grading.rubric import load_rubric

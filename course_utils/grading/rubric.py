@@ -13,65 +13,13 @@ from __future__ import annotations
 
 import importlib.util
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
+from course_utils.exercises.spec import Case, Check, Exercise, close
 
-from course_utils.selfcheck import compare
-
-Check = Callable[[Any, Any], tuple[float, str]]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One held-out call ``fn(*args)``; ``label`` is what the feedback calls it (e.g. "1-D signals, keep 30 %")."""
-
-    args: tuple
-    label: str
-
-
-def close(rtol: float = 1e-4, atol: float = 1e-6, what: str = "your result", terms: str = "") -> Check:
-    """Default check: all or nothing. Credit 1 if the answer matches the reference (as float64, within ``rtol``
-    and ``atol``; tuples item by item), else 0 with :func:`course_utils.selfcheck.compare`'s hint, which checks
-    type, shape and dtype before values. ``what`` names the answer and ``terms`` its shape in the exercise's
-    terms (e.g. ``"(N, K)"``). The notebooks' self-checks call the same check, so PASS there means credit here.
-    """
-    def check(got, expected) -> tuple[float, str]:
-        hint = compare(got, expected, atol=atol, rtol=rtol, where=what, terms=terms)
-        return (1.0, "correct") if hint is None else (0.0, hint)
-
-    return check
-
-
-@dataclass(frozen=True)
-class Exercise:
-    """One graded function: ``name`` (fixed by the notebook contract), ``points``, held-out ``cases``, the
-    ``reference`` implementation, the ``check`` comparing outputs, and the code the answer may not run,
-    ``forbidden`` (dotted prefixes, see :mod:`course_utils.forbidden`: e.g. the library module that already
-    implements it). ``harness``, if given, is how an answer is judged: ``harness(fn, *args)`` returns what the
-    check compares (e.g. a value and a gradient); it must be a module-level function, since the grader's
-    sandbox imports it by name."""
-
-    name: str
-    points: float
-    cases: Callable[[torch.Generator], Sequence[Case]]
-    reference: Callable[..., Any]
-    check: Check = field(default_factory=close)
-    description: str = ""
-    forbidden: tuple[str, ...] = ()
-    harness: Callable[..., Any] | None = None
-
-    def output(self, fn: Callable, args: tuple):
-        """What the check compares for the function ``fn`` called on ``args``."""
-        return self.harness(fn, *args) if self.harness is not None else fn(*args)
-
-    @property
-    def harness_name(self) -> str | None:
-        """``module:function`` of the harness, as the sandbox imports it."""
-        return None if self.harness is None else f"{self.harness.__module__}:{self.harness.__qualname__}"
+__all__ = ["Case", "Check", "Exercise", "Rubric", "close", "load_rubric"]
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from course_utils.explainers.base import (Explainer, TargetLike, get, hooks_removed, model_state_preserved,
-                                         progress_bar)
-from course_utils.metrics.scoring import (check_batch_size, check_input, check_model, gather, model_outputs,
-                                          resolve_target)
+from course_utils.core.checks import TargetLike, check_batch_size, check_input, check_model
+from course_utils.core.model_state import hooks_removed, model_state_preserved
+from course_utils.core.progress import progress_bar
+from course_utils.explainers.base import Explainer, get
+from course_utils.metrics.scoring import gather, model_outputs, resolve_target
 
 CHANNELS = "RGB"
 

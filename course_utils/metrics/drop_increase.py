@@ -19,10 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from course_utils.explainers.base import TargetLike
+from course_utils.core.checks import TargetLike, check_batch_size, check_input, check_model
 from course_utils.metrics.ranking import check_maps, top_k_mask
-from course_utils.metrics.scoring import (check_batch_size, check_input, check_model, gather, model_outputs,
-                                          resolve_target, target_probability)
+from course_utils.metrics.scoring import clean_outputs, gather, resolve_target, target_probability
 
 KEEP_MNIST1D = 0.3
 KEEP_HMT = 0.9
@@ -68,17 +67,19 @@ def keep_top_k(x: torch.Tensor, maps: torch.Tensor, keep: float = KEEP_MNIST1D) 
 
 
 def drop_increase(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetLike = None,
-                  keep: float = KEEP_MNIST1D, batch_size: int = 256) -> DropIncrease:
+                  keep: float = KEEP_MNIST1D, batch_size: int = 256,
+                  probs: torch.Tensor | None = None) -> DropIncrease:
     """Drop % and Increase % of ``maps`` (``(N, *spatial)``) for ``model`` on ``x`` (``(N, C, *spatial)``).
 
     ``target``: the explained class (None = the class predicted on ``x``). The model is scored in eval mode in
-    chunks of ``batch_size`` and left in the mode it was in.
+    chunks of ``batch_size`` and left in the mode it was in. ``probs``: the model's softmax outputs on ``x``
+    when already computed.
     """
     model = check_model(model)
     batch_size = check_batch_size(batch_size)
     masked = keep_top_k(x, maps, keep)
     x = check_input(x)
-    probs = model_outputs(model, x, batch_size)
+    probs = clean_outputs(model, x, batch_size, probs)
     target = resolve_target(probs, target)
     y = gather(probs, target)
     o = target_probability(model, masked, target, batch_size)

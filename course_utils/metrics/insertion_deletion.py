@@ -13,16 +13,16 @@ is no Python loop over samples or steps.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from course_utils.explainers.base import TargetLike, progress_bar
+from course_utils.core.checks import TargetLike, check_batch_size, check_input, check_model
+from course_utils.core.filters import gaussian_blur
+from course_utils.core.progress import progress_bar
 from course_utils.metrics.ranking import check_maps, salience_rank
-from course_utils.metrics.scoring import (check_batch_size, check_input, check_model, gather, model_outputs,
-                                          resolve_target)
+from course_utils.metrics.scoring import clean_outputs, gather, model_outputs, resolve_target
 
 BLUR_SIGMA = 5.0
 
@@ -47,35 +47,13 @@ def auc(scores: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
     return torch.trapezoid(scores, fractions.to(scores), dim=-1)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor:
-    """Separable Gaussian blur of ``(N, C, L)`` or ``(N, C, H, W)`` inputs, per channel, replicate padding.
-
-    Kernel: ``exp(-t² / 2σ²)`` on ``t = -r … r`` with ``r = ceil(3σ)``, normalised to sum 1.
-    """
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
-        raise ValueError(f"blur sigma must be a positive number of positions, not {sigma!r}.")
-    r = math.ceil(3 * sigma)
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    kernel = kernel / kernel.sum()
-    c = x.shape[1]
-    out = x
-    for axis in range(2, x.dim()):
-        moved = out.movedim(axis, -1)
-        flat = moved.reshape(-1, 1, moved.shape[-1])
-        flat = nn.functional.pad(flat, (r, r), mode="replicate")
-        flat = nn.functional.conv1d(flat, kernel.view(1, 1, -1))
-        out = flat.reshape(moved.shape).movedim(-1, axis)
-    return out.reshape(x.shape[0], c, *x.shape[2:])
-
-
 def default_step(x: torch.Tensor) -> int:
     """1 position per step for 1-D signals; one image row's worth (width) for images, as RISE (224 on 224²)."""
     return 1 if x.dim() == 3 else x.shape[-1]
 
 
 def _curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetLike, step: int | None,
-            batch_size: int, start: torch.Tensor | None, progress: bool) -> Curves:
+            batch_size: int, start: torch.Tensor | None, progress: bool, probs: torch.Tensor | None) -> Curves:
     model = check_model(model)
     batch_size = check_batch_size(batch_size)
     x = check_input(x)
@@ -84,7 +62,7 @@ def _curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: Targe
     step = default_step(x) if step is None else step
     if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step <= positions:
         raise ValueError(f"step must be an int of positions per step in 1..{positions}, not {step!r}.")
-    target = resolve_target(model_outputs(model, x, batch_size), target)
+    target = resolve_target(clean_outputs(model, x, batch_size, probs), target)
     counts = torch.tensor([*range(0, positions, step), positions], device=x.device)
     ranks = salience_rank(maps)
     n, s = x.shape[0], counts.numel()
@@ -105,15 +83,18 @@ def _curves(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: Targe
 
 
 def deletion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetLike = None,
-             step: int | None = None, batch_size: int = 256, progress: bool = False) -> Curves:
-    """Deletion curve: most salient positions set to 0 first; lower AUC is better (RISE Sec. 4.1)."""
-    return _curves(model, x, maps, target, step, batch_size, start=None, progress=progress)
+             step: int | None = None, batch_size: int = 256, progress: bool = False,
+             probs: torch.Tensor | None = None) -> Curves:
+    """Deletion curve: most salient positions set to 0 first; lower AUC is better (RISE Sec. 4.1). ``probs``:
+    the model's softmax outputs on ``x`` when already computed (they resolve and check ``target``)."""
+    return _curves(model, x, maps, target, step, batch_size, start=None, progress=progress, probs=probs)
 
 
 def insertion(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetLike = None,
               step: int | None = None, batch_size: int = 256, blur_sigma: float = BLUR_SIGMA,
-              progress: bool = False) -> Curves:
-    """Insertion curve: most salient positions of ``x`` put into its Gaussian blur first; higher AUC is better."""
+              progress: bool = False, probs: torch.Tensor | None = None) -> Curves:
+    """Insertion curve: most salient positions of ``x`` put into its Gaussian blur first; higher AUC is better.
+    ``probs``: as for :func:`deletion`."""
     x = check_input(x)
     return _curves(model, x, maps, target, step, batch_size, start=gaussian_blur(x, blur_sigma),
-                   progress=progress)
+                   progress=progress, probs=probs)

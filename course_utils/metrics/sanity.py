@@ -20,8 +20,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from course_utils.explainers.base import Explainer, TargetLike, get, progress_bar
-from course_utils.metrics.scoring import check_input, check_model, model_outputs, resolve_target
+from course_utils.core.checks import TargetLike, check_input, check_model
+from course_utils.core.progress import progress_bar
+from course_utils.explainers.base import Explainer, get
+from course_utils.metrics.scoring import model_outputs, resolve_target
 from course_utils.metrics.similarity import min_max, spearman, ssim
 
 ExplainerLike = str | type | Callable[[nn.Module], Explainer]
@@ -100,22 +102,3 @@ def cascading_randomisation(model: nn.Module, explainer: ExplainerLike, x: torch
         rows += [{"step": step, "layer": label, "sample": i, **{k: v[i] for k, v in scores.items()}}
                  for i in range(x.shape[0])]
     return pd.DataFrame(rows)
-
-
-def plot_randomisation(df: pd.DataFrame, ax=None, title: str | None = None):
-    """Mean ± 95 % CI Spearman correlation per randomisation step (Adebayo 2018 Fig. 2 style); returns the axes."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(1.0 + 0.7 * df["step"].nunique(), 3.2))
-    order = df.drop_duplicates("step").sort_values("step")["layer"].tolist()
-    sns.pointplot(data=df, x="layer", y="spearman", order=order, errorbar=("ci", 95), seed=0, ax=ax)
-    ax.axhline(0.0, color="grey", lw=0.8, ls="--")
-    ax.set_ylim(-1.05, 1.05)
-    ax.set_xlabel("randomised down to layer (cascading, top first)")
-    ax.set_ylabel("Spearman rank correlation")
-    ax.tick_params(axis="x", rotation=45)
-    if title:
-        ax.set_title(title)
-    return ax

@@ -8,26 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_utils.explainers.base import Explainer, TargetLike, check_target, model_state_preserved
-
-
-def check_input(x) -> torch.Tensor:
-    """``x`` must be a finite float tensor shaped (N, C, L) or (N, C, H, W): the explainers' input rule."""
-    return Explainer.check_input(x)
-
-
-def check_model(model) -> nn.Module:
-    """``model`` must be an ``nn.Module``."""
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, not {type(model).__name__}.")
-    return model
-
-
-def check_batch_size(batch_size) -> int:
-    """A positive int."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, not {batch_size!r}.")
-    return batch_size
+from course_utils.core.checks import TargetLike, check_target
+from course_utils.core.model_state import model_state_preserved
 
 
 @torch.no_grad()
@@ -35,6 +17,17 @@ def model_outputs(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.T
     """Softmax probabilities ``(N, K)`` of ``x`` scored in chunks of ``batch_size`` (model in eval mode)."""
     with model_state_preserved(model):
         return torch.cat([model(chunk).softmax(1) for chunk in x.split(batch_size)])
+
+
+def clean_outputs(model: nn.Module, x: torch.Tensor, batch_size: int, probs: torch.Tensor | None) -> torch.Tensor:
+    """The ``(N, K)`` softmax probabilities of ``x``: ``probs`` when the caller has them already (one forward pass
+    over the clean inputs then serves several metrics), else :func:`model_outputs`."""
+    if probs is None:
+        return model_outputs(model, x, batch_size)
+    if not isinstance(probs, torch.Tensor) or probs.dim() != 2 or probs.shape[0] != x.shape[0]:
+        raise ValueError(f"probs must be the model's (N, K) softmax outputs on x, one row per sample of x "
+                         f"(N = {x.shape[0]}); leave it None to compute them.")
+    return probs
 
 
 def resolve_target(probs: torch.Tensor, target: TargetLike) -> torch.Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_utils.explainers.base import progress_bar
+from course_utils.core.progress import progress_bar
 from course_utils.metrics.insertion_deletion import deletion, insertion
 from course_utils.metrics.ranking import top_k_mask
 from course_utils.metrics.similarity import spearman
