@@ -1,12 +1,13 @@
 # Two commands for a new user: `make course` and `make test`. Both create .venv on first use.
 # `make book` builds the course site (Sphinx + myst-nb) from the notebooks `make course` executed: build/book/.
+# `make wheel` builds dist/course_utils-*.whl, notebooks included (`course-notebooks copy DEST` once installed).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: course test test-browser chromium notebooks benchmarks book clean
+.PHONY: course test test-browser chromium notebooks benchmarks book wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 course: $(STAMP)
-	$(PY) -m course_utils.course
+	$(PY) -m course_utils.authoring.course
 
 $(DOCS_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[docs]"
@@ -39,10 +40,14 @@ chromium:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 notebooks: $(STAMP)
-	$(PY) -m course_utils.notebook_tools generate
+	$(PY) -m course_utils.authoring.notebooks generate
+
+# No build isolation: the build uses this environment's setuptools and downloads nothing.
+wheel: $(STAMP)
+	$(PY) -m pip wheel . --no-deps --no-build-isolation --wheel-dir dist
 
 benchmarks: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf build results grades .pytest_cache
+	rm -rf build dist results grades .pytest_cache course_utils.egg-info

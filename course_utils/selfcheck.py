@@ -32,7 +32,7 @@ def _as_call(case) -> tuple[tuple, dict]:
 
 
 def _not_done(name: str) -> str:
-    return f"{FAIL} {name}: not done yet — replace the `raise NotImplementedError` line with your code."
+    return f"{FAIL} {name}: not done yet — replace the `raise ExerciseNotWritten(...)` lines with your code."
 
 
 def _raised(name: str, where: str, error: Exception) -> str:

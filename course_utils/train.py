@@ -177,7 +177,7 @@ def train_generator(dataset: str, config: TrainConfig | None = None, root: str |
 
     if dataset == "mnist1d":
         config = config or MNIST1D_VAE_CONFIG
-        train_set, test_set = mnist1d("train", root=root or "data"), mnist1d("test", root=root or "data")
+        train_set, test_set = mnist1d("train", root=root), mnist1d("test", root=root)
         torch.manual_seed(config.seed)
         model = SignalVAE(mean=train_set.x.mean().item(), std=train_set.x.std().item(), noise_std=0.3)
         image_size = None
@@ -320,7 +320,7 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
-def train_mnist1d(config: TrainConfig = MNIST1D_CONFIG, root: str | Path = "data", out: str | Path | None = None,
+def train_mnist1d(config: TrainConfig = MNIST1D_CONFIG, root: str | Path | None = None, out: str | Path | None = None,
                   device=None, progress: bool = True) -> tuple[ShallowCNN1D, dict]:
     """Train ShallowCNN1D on MNIST-1D; returns ``(model, metadata)`` and saves a checkpoint if ``out``."""
     from course_utils.data import mnist1d
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val-fraction", type=float, default=None,
                         help="training samples held out for the per-epoch validation accuracy (0 = none)")
     parser.add_argument("--image-size", type=int, default=64, help="HMT only (default 64 px)")
-    parser.add_argument("--data", default=None, help="MNIST-1D cache folder (default data/) or HMT source")
+    parser.add_argument("--data", default=None, help="data folder (default: the data home) or HMT source")
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default=None, help="checkpoint path (default: the shipped weights file)")
     args = parser.parse_args(argv)
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{100 * meta['samples_confident']:.1f}%, {meta['train_seconds']:.0f} s; saved {out}")
         return
     if args.dataset == "mnist1d":
-        _, meta = train_mnist1d(config, root=args.data or "data", out=out, device=args.device)
+        _, meta = train_mnist1d(config, root=args.data, out=out, device=args.device)
     else:
         _, meta = train_hmt(config, root=args.data, image_size=args.image_size, out=out, device=args.device)
     print(f"{args.dataset}: test accuracy {100 * meta['test_accuracy']:.2f}% on {meta['n_test']} samples, "

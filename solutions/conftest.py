@@ -3,7 +3,7 @@
 nbval cannot inject papermill parameters, so fast mode reaches the notebooks' ``parameters`` cells through
 ``COURSE_FAST`` (read there by ``env_default``); ``COURSE_HEADLESS`` makes the widgets draw static figures. The
 committed notebooks carry no outputs: the expected text of each ``# NBVAL_CHECK_OUTPUT`` cell lives in its
-metadata (``course_utils.notebook_tools.EXPECTED_OUTPUT``) and is handed to nbval at collection. Besides nbval's
+metadata (``course_utils.authoring.notebooks.EXPECTED_OUTPUT``) and is handed to nbval at collection. Besides nbval's
 own checks (no cell raises; checked cells print exactly their expected text), every cell must stay free of
 warnings and widgets, and a solution must pass its own self-checks.
 """
@@ -12,7 +12,7 @@ import os
 import pytest
 from nbval.plugin import IPyNbCell
 
-from course_utils.notebook_tools import expected_outputs
+from course_utils.authoring.notebooks import expected_outputs
 
 os.environ.setdefault("COURSE_FAST", "1")
 os.environ.setdefault("COURSE_HEADLESS", "1")

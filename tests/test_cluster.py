@@ -33,7 +33,7 @@ from course_utils.grading.remote import lost_grade, staging_root
 from course_utils.grading.score import held_out
 from course_utils.grading.rubric import load_rubric
 from course_utils.models import ShallowCNN1D
-from course_utils.notebook_tools import student_version
+from course_utils.authoring.notebooks import student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN = ROOT / "tests" / "fixtures" / "grading" / "standin_08_solution.ipynb"

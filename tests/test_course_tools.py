@@ -1,4 +1,5 @@
-"""The notebook tooling: notebook_tools, selfcheck, plotting, widgets, course (hand-made cases as oracles)."""
+"""The notebook tooling: authoring (notebooks, course, shipped), unwritten exercises, parameters, selfcheck, plotting,
+widgets (hand-made cases as oracles)."""
 import json
 
 import matplotlib
@@ -8,19 +9,36 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from course_utils import course, notebook_tools, plotting, selfcheck, widgets
+from course_utils import plotting, selfcheck, widgets
+from course_utils.authoring import course, shipped
+from course_utils.authoring import notebooks as notebook_tools
+from course_utils.core.params import env_default
+from course_utils.unwritten import ExerciseNotWritten, answer_or_reference
 from course_utils.models import ShallowCNN1D, VGG7
 
 matplotlib.use("Agg")
 
 
 # -- notebook_tools ------------------------------------------------------------------------------------------
-def test_solution_regions_become_one_raise_with_the_same_indentation():
+def test_solution_regions_become_a_stub_naming_the_function_and_section():
     source = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n\n" \
              "### BEGIN SOLUTION\nz = 2\n### END SOLUTION\nprint(z)"
-    expected = ("def f(x):\n    y = 1\n    raise NotImplementedError(\"{m}\")\n\n"
-                "raise NotImplementedError(\"{m}\")\nprint(z)").format(m=notebook_tools.EXERCISE_MESSAGE)
-    assert notebook_tools.strip_solution_regions(source) == expected
+    stub = notebook_tools.STUB_IMPORT
+    expected = (f"def f(x):\n    y = 1\n    {stub}\n    raise ExerciseNotWritten('f', 'Exercise 1')\n\n"
+                f"{stub}\nraise ExerciseNotWritten(None, 'Exercise 1')\nprint(z)")
+    assert notebook_tools.strip_solution_regions(source, "Exercise 1") == expected
+
+
+def test_the_stub_of_a_nested_or_later_function_names_that_function():
+    source = ("def outer():\n    def inner(a):\n        ### BEGIN SOLUTION\n        return a\n        ### END SOLUTION\n"
+              "    return inner\n\n\ndef g(b):\n    # comment\n    ### BEGIN SOLUTION\n    return b\n    ### END SOLUTION")
+    stripped = notebook_tools.strip_solution_regions(source)
+    assert "raise ExerciseNotWritten('inner', '')" in stripped and "raise ExerciseNotWritten('g', '')" in stripped
+    namespace = {}
+    exec(stripped, namespace)
+    with pytest.raises(ExerciseNotWritten, match=r"exercise g\(\) is not written yet") as error:
+        namespace["g"](1)
+    assert isinstance(error.value, NotImplementedError) and error.value.name == "g"
 
 
 @pytest.mark.parametrize("source", ["### BEGIN SOLUTION\nx = 1", "x = 1\n### END SOLUTION",
@@ -51,7 +69,8 @@ def test_student_version_strips_solutions_outputs_and_hidden_cells():
     nb = _notebook()
     student = notebook_tools.student_version(nb)
     assert [c.cell_type for c in student.cells] == ["markdown", "code", "code", "code"]
-    assert "return 1" not in student.cells[2].source and "NotImplementedError" in student.cells[2].source
+    assert "return 1" not in student.cells[2].source
+    assert "raise ExerciseNotWritten('f', 'title')" in student.cells[2].source, "named after the section heading"
     assert all(c.outputs == [] and c.execution_count is None for c in student.cells if c.cell_type == "code")
     assert nb.cells[2].outputs, "student_version must not modify its argument"
     assert student.cells[2].metadata["tags"] == ["exercise"]
@@ -93,6 +112,14 @@ def test_generate_is_deterministic_and_check_detects_staleness(tmp_path):
     assert notebook_tools.main(["check", "--root", str(tmp_path)]) == 1
 
 
+def test_generate_and_check_fail_loudly_without_solutions(tmp_path, capsys):
+    for command in ("check", "generate", "strip"):
+        assert notebook_tools.main([command, "--root", str(tmp_path)]) == 2
+        assert "no solutions/NN_*.ipynb" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="source checkout"):
+        notebook_tools.check_stale(None)
+
+
 def test_check_flags_unstripped_solutions(tmp_path):
     (tmp_path / "solutions").mkdir()
     nbformat.write(_notebook(), tmp_path / "solutions" / "01_x.ipynb")
@@ -104,17 +131,90 @@ def test_check_flags_unstripped_solutions(tmp_path):
                                                     ("0.5", 1.0, 0.5), ("cpu", "auto", "cpu")])
 def test_env_default_converts_to_the_default_type(monkeypatch, raw, default, expected):
     monkeypatch.setenv("COURSE_TEST_VALUE", raw)
-    assert notebook_tools.env_default("COURSE_TEST_VALUE", default) == expected
+    assert env_default("COURSE_TEST_VALUE", default) == expected
 
 
 def test_env_default_without_variable_and_with_bad_values(monkeypatch):
     monkeypatch.delenv("COURSE_TEST_VALUE", raising=False)
-    assert notebook_tools.env_default("COURSE_TEST_VALUE", 3) == 3
+    assert env_default("COURSE_TEST_VALUE", 3) == 3
     monkeypatch.setenv("COURSE_TEST_VALUE", "maybe")
     with pytest.raises(ValueError, match="boolean"):
-        notebook_tools.env_default("COURSE_TEST_VALUE", False)
+        env_default("COURSE_TEST_VALUE", False)
     with pytest.raises(ValueError, match="int"):
-        notebook_tools.env_default("COURSE_TEST_VALUE", 0)
+        env_default("COURSE_TEST_VALUE", 0)
+
+
+# -- unwritten exercises -------------------------------------------------------------------------------------
+def _not_written(x):
+    raise ExerciseNotWritten("double", "Exercise 2 — doubling")
+
+
+def test_answer_or_reference_uses_the_reference_until_the_exercise_is_written(capsys):
+    assert answer_or_reference(_not_written, _double)(3) == 6
+    assert answer_or_reference(_not_written, _double)(4) == 8
+    printed = capsys.readouterr().out
+    assert printed.count("exercise double() (section “Exercise 2 — doubling”) is not written yet") == 1, printed
+    assert "reference answer instead" in printed
+    assert answer_or_reference(lambda x: x + 1, _double)(3) == 4 and capsys.readouterr().out == ""
+
+
+def test_answer_or_reference_lets_other_errors_through_and_defaults_to_the_course_reference():
+    with pytest.raises(NotImplementedError, match="torch op"):
+        answer_or_reference(lambda x: (_ for _ in ()).throw(NotImplementedError("torch op")), _double)(1)
+
+    def keep_top_k(x, saliency, keep):
+        raise ExerciseNotWritten("keep_top_k", "1")
+
+    x, saliency = torch.arange(1.0, 5.0).view(1, 1, 4), torch.tensor([[0.1, 0.9, 0.5, 0.2]])
+    kept = answer_or_reference(keep_top_k)(x, saliency, 0.5)
+    assert torch.equal(kept, torch.tensor([[[0.0, 2.0, 3.0, 0.0]]]))
+
+
+def test_the_self_check_still_fails_an_unwritten_exercise(capsys):
+    def drop_increase(y, o):
+        raise ExerciseNotWritten("drop_increase", "Exercise 2")
+
+    assert selfcheck.check_exercise("drop_increase", drop_increase) is False
+    assert "FAIL drop_increase" in capsys.readouterr().out
+
+
+# -- shipped notebooks and course-notebooks ------------------------------------------------------------------
+def test_copy_gives_the_student_or_solution_notebooks_and_never_overwrites(tmp_path, capsys):
+    assert shipped.main(["copy", str(tmp_path / "class")]) == 0
+    copied = sorted(p.name for p in (tmp_path / "class").iterdir())
+    assert copied == [p.name for p in shipped.shipped_notebooks()] and len(copied) == 10
+    assert "BEGIN SOLUTION" not in (tmp_path / "class" / "08_project_evaluation.ipynb").read_text()
+    assert shipped.main(["copy", str(tmp_path / "class")]) == 0, "copying the same files again is harmless"
+    mine = tmp_path / "class" / "05_rise.ipynb"
+    mine.write_text("my work")
+    capsys.readouterr()
+    assert shipped.main(["copy", str(tmp_path / "class"), "--solutions"]) == 2
+    assert "05_rise.ipynb" in capsys.readouterr().err and mine.read_text() == "my work"
+    assert shipped.main(["copy", str(tmp_path / "keys"), "--solutions"]) == 0
+    assert "BEGIN SOLUTION" in (tmp_path / "keys" / "08_project_evaluation.ipynb").read_text()
+
+
+def test_running_a_folder_without_notebooks_fails_loudly(tmp_path, capsys):
+    for argv in (["run", str(tmp_path)], ["check", str(tmp_path)]):
+        assert shipped.main(argv) == 2
+        assert "no course notebooks (NN_*.ipynb)" in capsys.readouterr().err
+    assert course.main(["--fast", "--notebooks", str(tmp_path)]) == 2
+    assert "nothing to run" in capsys.readouterr().err
+
+
+def test_shipped_notebooks_say_where_they_looked(monkeypatch, tmp_path):
+    monkeypatch.setattr(shipped, "SOURCE_ROOT", None)
+    monkeypatch.setattr(shipped, "PACKAGED", tmp_path / "course_notebooks")
+    with pytest.raises(FileNotFoundError, match="course_notebooks/solutions"):
+        shipped.shipped_notebooks(solutions=True)
+
+
+def test_a_run_never_writes_over_a_file_papermill_did_not_write(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "01_x.ipynb").write_text("the user's file")
+    with pytest.raises(FileExistsError, match="left as it is"):
+        course.run_notebook(tmp_path / "01_x.ipynb", tmp_path / "out" / "01_x.ipynb", fast=True)
+    assert (tmp_path / "out" / "01_x.ipynb").read_text() == "the user's file"
 
 
 # -- selfcheck -----------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ import csv
 import hashlib
 import http.server
 import io
+import os
+import stat
 import threading
 import zipfile
 from types import SimpleNamespace
@@ -11,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_utils.data import download_hmt
+from course_utils.core.files import NotOurFileError
+from course_utils.data import download_hmt, find_hmt
 from course_utils.data.download import ZIP_NAME, CorruptDownloadError
 
 ZIP_PATH = "/files/" + ZIP_NAME
@@ -83,9 +86,8 @@ def test_downloads_once_with_the_right_hash(small_zip, server, tmp_path):
     assert server.hits == [ZIP_PATH]
 
 
-@pytest.mark.parametrize("stale_file", [False, True])
 @pytest.mark.parametrize("damage", ["served bytes altered", "pinned hash differs"])
-def test_corrupt_download_raises_and_leaves_nothing(small_zip, server, tmp_path, damage, stale_file):
+def test_corrupt_download_raises_and_leaves_nothing(small_zip, server, tmp_path, damage):
     served, pinned = small_zip.data, small_zip.sha256
     if damage == "served bytes altered":
         served = served[:100] + bytes([served[100] ^ 0xFF]) + served[101:]
@@ -93,9 +95,6 @@ def test_corrupt_download_raises_and_leaves_nothing(small_zip, server, tmp_path,
         pinned = hashlib.sha256(b"another file").hexdigest()
     server.files[ZIP_PATH] = served
     dest = tmp_path / "data"
-    if stale_file:
-        dest.mkdir()
-        (dest / ZIP_NAME).write_bytes(b"an interrupted download")
     with pytest.raises(CorruptDownloadError) as error:
         download_hmt(dest, url=server.url + ZIP_PATH, sha256=pinned, progress=False)
     message = str(error.value)
@@ -104,12 +103,30 @@ def test_corrupt_download_raises_and_leaves_nothing(small_zip, server, tmp_path,
     assert not dest.exists() or list(dest.iterdir()) == []
 
 
-def test_existing_file_with_another_hash_is_replaced(small_zip, server, tmp_path):
+def test_existing_file_with_another_hash_is_left_alone(small_zip, server, tmp_path):
     server.files[ZIP_PATH] = small_zip.data
-    (tmp_path / ZIP_NAME).write_bytes(b"an interrupted download")
-    path = download_hmt(tmp_path, url=server.url + ZIP_PATH, sha256=small_zip.sha256, progress=False)
-    assert path.read_bytes() == small_zip.data
-    assert server.hits == [ZIP_PATH]
+    (tmp_path / ZIP_NAME).write_bytes(b"the user's own file")
+    with pytest.raises(NotOurFileError, match="left as it is.*delete it"):
+        download_hmt(tmp_path, url=server.url + ZIP_PATH, sha256=small_zip.sha256, progress=False)
+    assert (tmp_path / ZIP_NAME).read_bytes() == b"the user's own file"
+    assert server.hits == [] and sorted(p.name for p in tmp_path.iterdir()) == [ZIP_NAME]
+
+
+def test_download_goes_to_the_data_home_with_the_users_permissions(small_zip, server, tmp_path, monkeypatch):
+    server.files[ZIP_PATH] = small_zip.data
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(home))
+    monkeypatch.delenv("COURSE_HMT_DIR", raising=False)
+    monkeypatch.chdir(elsewhere)
+    old = os.umask(0o022)
+    try:
+        path = download_hmt(url=server.url + ZIP_PATH, sha256=small_zip.sha256, progress=False)
+    finally:
+        os.umask(old)
+    assert path == (home / ZIP_NAME).resolve() and not any(elsewhere.iterdir())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert find_hmt() == home / ZIP_NAME
 
 
 def test_unreachable_file_raises_connection_error(small_zip, server, tmp_path):

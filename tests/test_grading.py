@@ -21,7 +21,7 @@ import torch
 from course_utils.grading import cli
 from course_utils.grading.extract import definitions, program_for
 from course_utils.grading.rubric import close, load_rubric
-from course_utils.notebook_tools import student_version
+from course_utils.authoring.notebooks import student_version
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "grading"
@@ -219,7 +219,7 @@ def test_report_has_one_row_per_student_and_nothing_forged(batch):
 def test_feedback_says_why(batch):
     _, out = batch
     text = {p.stem: p.read_text() for p in (out / "feedback").iterdir()}
-    assert "NotImplementedError" in text["untouched"]
+    assert "ExerciseNotWritten: exercise" in text["untouched"] and "is not written yet" in text["untouched"]
     assert f"timed out after {TIMEOUT_CHECK} s" in text["hanging"]
     assert "ZeroDivisionError" in text["crashing"]
     assert "PermissionError" in text["tamper_rubric"] and "NameError" in text["tamper_rubric"]
@@ -273,7 +273,7 @@ def test_real_assignment_solution_full_marks_and_student_copy_zero(tmp_path):
     assert {name: float(rows["solution"][name]) for name in EXERCISES} == POINTS
     assert {name: float(rows["student"][name]) for name in EXERCISES} == dict.fromkeys(POINTS, 0.0)
     assert rows["solution"]["status"] == rows["student"]["status"] == "not run"
-    assert "NotImplementedError" in (tmp_path / "out" / "feedback" / "student.md").read_text()
+    assert "ExerciseNotWritten: exercise keep_top_k()" in (tmp_path / "out" / "feedback" / "student.md").read_text()
 
 
 def test_extraction_keeps_helpers_and_imports_but_not_side_effects():

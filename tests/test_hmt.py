@@ -1,6 +1,7 @@
 """HMT loader: the course split, labels and pixels checked against ../shared/data/hmt/manifest.csv."""
 import csv
 import hashlib
+import importlib
 import io
 import zipfile
 
@@ -10,6 +11,8 @@ import torch
 from PIL import Image
 
 from course_utils.data import HMT_CLASSES, find_hmt, hmt
+
+hmt_module = importlib.import_module("course_utils.data.hmt")
 from course_utils.data.hmt import FOLDER_NAME, ZIP_NAME
 
 
@@ -87,6 +90,28 @@ def test_missing_data_says_where_to_get_it(tmp_path):
         find_hmt(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="HMT_train"):
         hmt(tmp_path, "test")
+
+
+def test_find_hmt_searches_the_data_home_the_variable_and_the_shared_data(tmp_path, monkeypatch):
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    (elsewhere / "data" / "hmt").mkdir(parents=True)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(home))
+    monkeypatch.setenv("COURSE_HMT_DIR", str(tmp_path / "named"))
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(hmt_module, "SOURCE_ROOT", None)
+    with pytest.raises(FileNotFoundError) as error:
+        find_hmt()
+    searched = str(error.value).split("looked in: ")[1].split(". ")[0].split(", ")
+    assert searched == [str(tmp_path / "named"), str(home / "hmt"), str(home / hmt_module.FOLDER_NAME),
+                        str(home / hmt_module.ZIP_NAME)], "nothing relative to the working folder or the package"
+    assert "download_hmt()" in str(error.value)
+    (home / "hmt").mkdir(parents=True)
+    assert find_hmt() == home / "hmt"
+    monkeypatch.setattr(hmt_module, "SOURCE_ROOT", tmp_path / "repo")
+    monkeypatch.delenv("COURSE_HMT_DIR")
+    (home / "hmt").rmdir()
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "shared" / "data" / "hmt")):
+        find_hmt()
 
 
 def test_corrupt_tile_error_names_the_file(shared_hmt, manifest, tmp_path):

@@ -15,7 +15,7 @@ LAYERS = [
     ("plotting", {"plotting"}),
     ("evaluation and training", {"evaluate", "train", "variations"}),
     ("exercises", {"exercises"}),
-    ("self-check and grading", {"selfcheck", "grading"}),
+    ("self-check and grading", {"selfcheck", "unwritten", "grading"}),
     ("widgets", {"widgets"}),
     ("authoring", {"authoring", "course", "notebook_tools", "book"}),
 ]

@@ -1,7 +1,10 @@
 """MNIST-1D generator and dataset, checked against the official frozen set and the official ``mnist1d`` package."""
 import importlib
+import os
 import pickle
 import random
+import shutil
+import stat
 
 import mnist1d.data as official_mnist1d
 import numpy as np
@@ -115,7 +118,7 @@ def test_positions_match_the_official_noise_free_signal():
 
 def test_dataset_splits(tmp_path, ours):
     train, test = mnist1d("train", root=tmp_path), mnist1d("test", root=tmp_path)
-    assert (tmp_path / "mnist1d_data.pkl").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [mnist1d_module.CACHE_NAME]
     for dataset, split, count in ((train, "", 4000), (test, "_test", 1000)):
         assert isinstance(dataset, MNIST1DDataset) and len(dataset) == count
         assert dataset.x.shape == (count, 1, 40) and dataset.x.dtype == torch.float32
@@ -129,8 +132,8 @@ def test_dataset_splits(tmp_path, ours):
         assert torch.equal(x_0, dataset.x[0]) and y_0 == dataset.y[0]
 
 
-def test_cache_is_reused_and_regenerated(tmp_path, monkeypatch, ours):
-    cache = tmp_path / "mnist1d_data.pkl"
+def test_cache_is_reused_and_never_replaced_when_foreign(tmp_path, monkeypatch, ours):
+    cache = tmp_path / mnist1d_module.CACHE_NAME
     expected = mnist1d("test", root=tmp_path)
 
     def no_generation(**_):
@@ -141,13 +144,68 @@ def test_cache_is_reused_and_regenerated(tmp_path, monkeypatch, ours):
         assert torch.equal(mnist1d("test", root=tmp_path).x, expected.x)
 
     official_keys_only = pickle.dumps({key: ours[key] for key in OFFICIAL_KEYS})
-    for damage in (cache.unlink, lambda: cache.write_bytes(b"not a pickle"),
-                   lambda: cache.write_bytes(official_keys_only)):
-        damage()
-        regenerated = mnist1d("test", root=tmp_path)
-        assert torch.equal(regenerated.x, expected.x) and torch.equal(regenerated.positions, expected.positions)
-        with open(cache, "rb") as handle:
-            assert "positions_test" in pickle.load(handle)
+    for foreign in (b"not a pickle", official_keys_only):
+        cache.write_bytes(foreign)
+        with pytest.raises(ValueError, match="not an MNIST-1D cache written by course_utils.*Delete it"):
+            mnist1d("test", root=tmp_path)
+        assert cache.read_bytes() == foreign, "a file the kit did not write is left as it is"
+    cache.unlink()
+    regenerated = mnist1d("test", root=tmp_path)
+    assert torch.equal(regenerated.x, expected.x) and torch.equal(regenerated.positions, expected.positions)
+    with open(cache, "rb") as handle:
+        assert "positions_test" in pickle.load(handle)
+
+
+def test_cache_has_the_users_permissions_and_no_leftovers(tmp_path):
+    old = os.umask(0o027)
+    try:
+        mnist1d("test", root=tmp_path)
+    finally:
+        os.umask(old)
+    assert [p.name for p in tmp_path.iterdir()] == [mnist1d_module.CACHE_NAME], "no temporary file is left"
+    assert stat.S_IMODE((tmp_path / mnist1d_module.CACHE_NAME).stat().st_mode) == 0o640
+
+
+def test_the_official_frozen_file_is_read_as_it_is(tmp_path, shared_data, monkeypatch):
+    users, home = tmp_path / "users", tmp_path / "home"
+    users.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(home))
+    official = users / "mnist1d_data.pkl"
+    shutil.copyfile(shared_data / "mnist1d" / "mnist1d_data.pkl", official)
+    official.chmod(0o444)
+    before = (official.read_bytes(), official.stat().st_mode, official.stat().st_mtime_ns)
+    with open(official, "rb") as handle:
+        frozen = pickle.load(handle)
+    test = mnist1d("test", root=users)
+    assert (official.read_bytes(), official.stat().st_mode, official.stat().st_mtime_ns) == before
+    assert [p.name for p in users.iterdir()] == ["mnist1d_data.pkl"], "nothing is written beside the user's file"
+    assert (home / mnist1d_module.CACHE_NAME).is_file(), "the positions live in the kit's own file in the data home"
+    assert torch.equal(test.x[:, 0], torch.as_tensor(frozen["x_test"], dtype=torch.float32))
+    assert torch.equal(test.y, torch.as_tensor(frozen["y_test"]))
+    assert test.positions.any(1).all()
+
+
+def test_a_different_file_under_the_official_name_raises(tmp_path, ours, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "home"))
+    official = tmp_path / "mnist1d_data.pkl"
+    other = {key: ours[key] for key in OFFICIAL_KEYS}
+    other["x_test"] = other["x_test"][::-1].copy()
+    official.write_bytes(pickle.dumps(other))
+    with pytest.raises(ValueError, match="not the official frozen MNIST-1D set"):
+        mnist1d("test", root=tmp_path)
+    official.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="could not be read as the official MNIST-1D set"):
+        mnist1d("test", root=tmp_path)
+    assert official.read_bytes() == b"garbage"
+
+
+def test_the_data_home_is_the_default_root_wherever_python_runs(tmp_path, monkeypatch):
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(home))
+    monkeypatch.chdir(elsewhere)
+    mnist1d("test")
+    assert (home / mnist1d_module.CACHE_NAME).is_file() and not any(elsewhere.iterdir())
 
 
 def test_bad_split_raises(tmp_path):

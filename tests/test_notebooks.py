@@ -3,11 +3,10 @@
 The solution notebooks themselves are executed by nbval in fast mode (``--nbval-lax``, configured in
 ``pyproject.toml`` and ``solutions/conftest.py``): cells marked ``# NBVAL_CHECK_OUTPUT`` must print exactly the
 expected text stored in their metadata (values derived by hand: dataset sizes, parameter counts, identities,
-self-check verdicts). Here, every student notebook runs up to its first exercise and that exercise's
-self-check, which must report the exercise as not done rather than crash.
+self-check verdicts). Here, every student notebook runs top to bottom in fast mode with its exercises unwritten:
+the self-checks report them as not done, and the cells that need them go on with the course's references.
 """
 import ast
-import copy
 import logging
 import re
 from pathlib import Path
@@ -16,8 +15,8 @@ import nbformat
 import pytest
 from papermill.translators import PythonTranslator
 
-from course_utils.course import KERNEL, KERNEL_ARGUMENTS, kernel_problem
-from course_utils.notebook_tools import BEGIN, CHECK_OUTPUT, END, check_stale, expected_outputs, strip_solution_regions
+from course_utils.authoring.course import KERNEL, KERNEL_ARGUMENTS, kernel_problem
+from course_utils.authoring.notebooks import BEGIN, CHECK_OUTPUT, END, check_stale, expected_outputs, strip_solution_regions
 from course_utils.widgets import HEADLESS_ENV
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,42 +129,65 @@ def test_papermill_parses_the_parameters_cell_without_warnings(path, caplog):
     assert not caplog.records, f"papermill warns: {caplog.records[0].getMessage()} (no '=' in comments)"
 
 
-def _student_prefix(nb):
-    """The cells up to the first exercise's self-check, with ``fast = True`` injected after the parameters.
+def _exercise_names(nb) -> set[str]:
+    return {node.name for c in nb.cells if "exercise" in tags(c)
+            for node in ast.parse(c.source).body if isinstance(node, ast.FunctionDef)}
 
-    Returns the truncated notebook and the new indices of the exercise and of its self-check cell.
-    """
-    first = next(k for k, c in enumerate(nb.cells) if "exercise" in tags(c))
-    check_cell = _next_code_cell(nb, first)
-    prefix = copy.deepcopy(nb)
-    prefix.cells = prefix.cells[:check_cell + 1]
-    params = next(k for k, c in enumerate(prefix.cells) if "parameters" in tags(c))
-    prefix.cells.insert(params + 1, nbformat.v4.new_code_cell("fast = True"))
-    return prefix, first + 1, check_cell + 1
+
+def _bare_uses(source: str, names: set[str]) -> list[str]:
+    """Calls of an exercise function in ``source`` that neither go through ``answer_or_reference(name)`` nor sit
+    under an ``if passed:`` (the self-check's verdict)."""
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    bare = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load)):
+            continue
+        parent, guarded = parents.get(node), False
+        if isinstance(parent, ast.Call) and getattr(parent.func, "id", None) == "answer_or_reference":
+            guarded = True
+        ancestor = parent
+        while ancestor is not None and not guarded:
+            guarded = isinstance(ancestor, ast.If) and "passed" in ast.unparse(ancestor.test)
+            ancestor = parents.get(ancestor)
+        if not guarded:
+            bare.append(f"line {node.lineno}: {node.id}")
+    return bare
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
+def test_cells_after_an_exercise_use_it_through_answer_or_reference(path):
+    """Run All never dead-ends on an unwritten exercise: outside its own cell and its self-check, an exercise
+    function is used only through ``answer_or_reference`` (or under ``if passed:``)."""
+    nb = nbformat.read(path, as_version=4)
+    names = _exercise_names(nb)
+    for k, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and not {"exercise", "self_check"} & set(tags(cell)):
+            bare = _bare_uses(cell.source, names)
+            assert not bare, f"cell {k} uses an exercise directly, which dead-ends while it is unwritten: {bare}"
 
 
 @pytest.mark.parametrize("path", STUDENT, ids=ids(STUDENT))
-def test_student_copy_runs_to_its_first_exercise(path):
-    from nbclient import NotebookClient
+def test_student_copy_runs_to_the_end_with_its_exercises_unwritten(path, tmp_path):
+    """Plain papermill in fast mode from an empty folder, as a student's Run All: no cell raises, every self-check
+    reports its exercise as not done, and a later cell that needs an exercise says it uses the reference."""
+    import papermill
 
-    prefix, exercise, self_check = _student_prefix(nbformat.read(path, as_version=4))
-    NotebookClient(prefix, kernel_name=KERNEL, timeout=EXECUTION_TIMEOUT_S, allow_errors=True,
-                   extra_arguments=KERNEL_ARGUMENTS,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    for k, cell in enumerate(prefix.cells):
-        errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-        if k < exercise:
-            assert not errors, f"cell {k} before the first exercise raised {errors[0].ename}: {errors[0].evalue}"
-        else:
-            assert all(e.ename == "NotImplementedError" for e in errors), f"cell {k} raised {errors[0].ename}"
-    check_output = stdout_text(prefix.cells[self_check])
-    check_errors = [o for o in prefix.cells[self_check].outputs if o.output_type == "error"]
-    assert "not done yet" in check_output or check_errors, \
-        f"the first self-check should report the exercise as not done; it printed:\n{check_output}"
+    nb = nbformat.read(path, as_version=4)
+    papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters={"fast": True}, kernel_name=KERNEL,
+                               cwd=str(tmp_path), progress_bar=False, log_output=False,
+                               execution_timeout=EXECUTION_TIMEOUT_S, extra_arguments=KERNEL_ARGUMENTS)
+    executed = nbformat.read(tmp_path / path.name, as_version=4)
+    checks = [stdout_text(c) for c in executed.cells if "self_check" in tags(c)]
+    assert checks and all("FAIL" in text and "not done yet" in text for text in checks), checks
+    later = [c for c in nb.cells if c.cell_type == "code" and "answer_or_reference(" in c.source]
+    printed = "".join(stdout_text(c) for c in executed.cells)
+    if later:
+        assert "is not written yet: this cell uses the course's reference answer instead" in printed
 
 
 def test_make_course_prints_only_its_progress_lines_and_the_notebook_no_warning(tmp_path):
-    """`python -m course_utils.course` as a user runs it (no COURSE_* variables): one line per notebook and a
+    """`python -m course_utils.authoring.course` as a user runs it (no COURSE_* variables): one line per notebook and a
     closing line, nothing on stderr (no papermill or kernel warnings), and no warning text in the executed
     notebook's outputs. The fast run of 08 stands in for all (the full run is `make course`)."""
     import os
@@ -173,7 +195,7 @@ def test_make_course_prints_only_its_progress_lines_and_the_notebook_no_warning(
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
-    done = subprocess.run([sys.executable, "-m", "course_utils.course", "--fast", "--only", "08", "--out",
+    done = subprocess.run([sys.executable, "-m", "course_utils.authoring.course", "--fast", "--only", "08", "--out",
                            str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=EXECUTION_TIMEOUT_S)
     assert done.returncode == 0 and done.stderr == "", done.stderr

@@ -22,6 +22,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from course_utils.core.paths import SOURCE_ROOT, data_home
+
 HMT_CLASSES = ["01_TUMOR", "02_STROMA", "03_COMPLEX", "04_LYMPHO", "05_DEBRIS", "06_MUCOSA", "07_ADIPOSE",
                "08_EMPTY"]
 ZIP_NAME = "Kather_texture_2016_image_tiles_5000.zip"
@@ -30,12 +32,12 @@ DEFAULT_IMAGE_SIZE = 64
 TILE_SIZE = 150
 _SPLITS = ("train", "test")
 _SUFFIXES = (".tif", ".tiff", ".webp", ".png")
-_REPO = Path(__file__).resolve().parents[2]
+HMT_DIR_VARIABLE = "COURSE_HMT_DIR"
 
 HOW_TO_GET = (
-    "Download Kather_texture_2016_image_tiles_5000.zip (Kather et al. 2016, CC BY 4.0) from "
-    "https://zenodo.org/record/53169 — or run course_utils.data.download_hmt('data') — and put the zip or its "
-    "extracted folder in data/ (or pass root=..., or set COURSE_HMT_DIR)."
+    "Run course_utils.data.download_hmt() to download Kather_texture_2016_image_tiles_5000.zip (Kather et al. "
+    "2016, CC BY 4.0, 258 MB) from https://zenodo.org/record/53169 into the data home, or download it by hand and "
+    "put the zip or its extracted folder in the data home (or anywhere, then pass root=... or set COURSE_HMT_DIR)."
 )
 
 
@@ -46,29 +48,30 @@ def _test_files() -> set[str]:
 
 
 def _candidates(root: str | os.PathLike | None) -> list[Path]:
+    """Where HMT may be: ``root`` alone if given; else ``$COURSE_HMT_DIR``, the data home's ``hmt/``, Zenodo
+    folder or zip, and in a source checkout the course's shared data beside the repository."""
     if root is not None:
-        return [Path(root)]
-    out = []
-    if os.environ.get("COURSE_HMT_DIR"):
-        out.append(Path(os.environ["COURSE_HMT_DIR"]))
-    for base in dict.fromkeys([Path.cwd(), Path.cwd().parent, _REPO]):
-        for name in ("hmt", "HMT", FOLDER_NAME, ZIP_NAME):
-            out.append(base / "data" / name)
-    out.append(_REPO.parent / "shared" / "data" / "hmt")
+        return [Path(root).expanduser()]
+    out = [Path(os.environ[HMT_DIR_VARIABLE]).expanduser()] if os.environ.get(HMT_DIR_VARIABLE) else []
+    home = data_home()
+    out += [home / name for name in ("hmt", FOLDER_NAME, ZIP_NAME)]
+    if SOURCE_ROOT is not None:
+        out.append(SOURCE_ROOT.parent / "shared" / "data" / "hmt")
     return out
 
 
 def find_hmt(root: str | os.PathLike | None = None) -> Path:
-    """Where the HMT tiles are: ``root`` if given, else ``$COURSE_HMT_DIR``, ``data/…`` (under the working
-    directory, its parent and the repository) and ``../shared/data/hmt`` beside the repository.
+    """Where the HMT tiles are: ``root`` if given, else ``$COURSE_HMT_DIR``, then ``hmt/``,
+    ``Kather_texture_2016_image_tiles_5000/`` or the Zenodo zip in the data home
+    (:func:`course_utils.core.paths.data_home`), and in a source checkout ``../shared/data/hmt`` beside it.
 
-    Raises ``FileNotFoundError`` saying where to get the data and where to put it.
+    Raises ``FileNotFoundError`` listing the places searched and how to get the data.
     """
     tried = _candidates(root)
     for path in tried:
         if path.is_file() and zipfile.is_zipfile(path) or path.is_dir():
             return path
-    raise FileNotFoundError(f"HMT tiles not found (looked in: {', '.join(map(str, tried))}). {HOW_TO_GET}")
+    raise FileNotFoundError(f"HMT tiles not found; looked in: {', '.join(map(str, tried))}. {HOW_TO_GET}")
 
 
 def _class_dirs(folder: Path) -> dict[str, Path] | None:

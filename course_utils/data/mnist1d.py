@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,9 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
 from torch.utils.data import Dataset
+
+from course_utils.core.files import write_atomic
+from course_utils.core.paths import data_home
 
 DEFAULT_ARGS = {
     "num_samples": 5000,
@@ -43,7 +45,12 @@ DEFAULT_ARGS = {
     "seed": 42,
 }
 MNIST1D_CLASSES = [str(digit) for digit in range(10)]
-CACHE_NAME = "mnist1d_data.pkl"
+OFFICIAL_NAME = "mnist1d_data.pkl"
+"""The official frozen set's file name (greydanus/mnist1d): read as it is when the data home holds it."""
+CACHE_NAME = "mnist1d_course_utils.pkl"
+"""The kit's own cache: the generated set with its template positions."""
+_WRITTEN_BY = "course_utils.data.mnist1d"
+_NEEDED = ("x", "y", "positions", "x_test", "y_test", "positions_test")
 _SPLITS = ("train", "test")
 _TEMPLATE_OFFSET = 1e-8   # added to every template point so that only the padding is exactly zero
 _CORR_NOISE_SIGMA = 2.0   # width (in dilated samples) of the Gaussian filter that correlates the background noise
@@ -180,40 +187,77 @@ class MNIST1DDataset(Dataset):
         return self.x[index], self.y[index]
 
 
-def _read_cache(path: Path) -> dict | None:
-    """The cached dataset, or None when the file is missing, unreadable or lacks the positions."""
+def _load_ours(path: Path) -> dict | None:
+    """The dataset in ``path`` if it is a cache the kit wrote, else None."""
     try:
         with open(path, "rb") as handle:
             data = pickle.load(handle)
-    except Exception:  # noqa: BLE001 -- any unreadable cache is rebuilt
+    except Exception:  # noqa: BLE001 -- whatever it is, it is not a cache the kit wrote
         return None
-    needed = ("x", "y", "positions", "x_test", "y_test", "positions_test")
-    if not isinstance(data, dict) or not all(key in data for key in needed):
+    ours = isinstance(data, dict) and data.get("written_by") == _WRITTEN_BY and all(k in data for k in _NEEDED)
+    return data if ours else None
+
+
+def _read_cache(path: Path) -> dict | None:
+    """The kit's cached dataset, or None when there is none; a file the kit did not write raises."""
+    if not path.exists():
         return None
+    data = _load_ours(path)
+    if data is None:
+        raise ValueError(f"{path} is not an MNIST-1D cache written by course_utils (unreadable or other content), so "
+                         f"it is left as it is. Delete it to have the kit regenerate it, or pass another root.")
     return data
 
 
-def _write_cache(data: dict, path: Path) -> None:
-    """Pickle ``data`` to ``path`` atomically (a concurrent reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as handle:
-        pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(handle.name, path)
+def _kit_cache(folder: Path) -> dict:
+    """The generated set with its positions from ``folder/CACHE_NAME``, generated and written once if missing."""
+    path = folder / CACHE_NAME
+    data = _read_cache(path)
+    if data is None:
+        data = {**make_mnist1d(), "written_by": _WRITTEN_BY}
+        write_atomic(path, lambda handle: pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL),
+                     ours=lambda existing: _load_ours(existing) is not None, what="MNIST-1D cache")
+    return data
 
 
-def mnist1d(split: str = "train", root: str | os.PathLike = "data") -> MNIST1DDataset:
+def _official(path: Path, generated: dict) -> dict:
+    """The official frozen set read from ``path`` as it is, with the template positions of the generated set.
+
+    The positions belong to these signals only if the file holds the default MNIST-1D set (same labels, signals
+    equal to within 1e-6); anything else raises rather than pairing signals with positions of other signals.
+    """
+    fix = f"Move {path} out of the data folder (or pass another root) to use the kit's generated set."
+    try:
+        with open(path, "rb") as handle:
+            data = pickle.load(handle)
+        same = all(np.array_equal(data[key], generated[key]) for key in ("y", "y_test")) and all(
+            np.asarray(data[key]).shape == generated[key].shape
+            and np.allclose(data[key], generated[key], rtol=0, atol=1e-6) for key in ("x", "x_test"))
+    except Exception as err:  # noqa: BLE001 -- any unreadable file gets the same advice
+        raise ValueError(f"{path} could not be read as the official MNIST-1D set ({type(err).__name__}: {err}). "
+                         f"{fix}") from None
+    if not same:
+        raise ValueError(f"{path} is not the official frozen MNIST-1D set (default arguments, seed 42): its "
+                         f"signals differ from the generator's, so the template positions are unknown. {fix}")
+    return {**data, "positions": generated["positions"], "positions_test": generated["positions_test"]}
+
+
+def mnist1d(split: str = "train", root: str | os.PathLike | None = None) -> MNIST1DDataset:
     """The official MNIST-1D split (``"train"``: 4000 signals, ``"test"``: 1000) with template positions.
 
-    Generated once by :func:`make_mnist1d` and cached as ``root/mnist1d_data.pkl`` (positions included);
-    regenerated when that file is missing or unreadable.
+    ``root``: the data folder (default: the data home, :func:`course_utils.core.paths.data_home`). The set is
+    generated once by :func:`make_mnist1d` and cached in ``root/mnist1d_course_utils.pkl`` (positions included).
+    When ``root`` holds the official frozen ``mnist1d_data.pkl``, its signals are read from it as they are and
+    nothing is written in ``root`` (it may be a shared, read-only folder): the positions come from the kit's cache
+    in the data home.
     """
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
-    path = Path(root) / CACHE_NAME
-    data = _read_cache(path)
-    if data is None:
-        data = make_mnist1d()
-        _write_cache(data, path)
+    folder = data_home(root)
+    if (folder / OFFICIAL_NAME).is_file():
+        data = _official(folder / OFFICIAL_NAME, _kit_cache(data_home()))
+    else:
+        data = _kit_cache(folder)
     suffix = "" if split == "train" else "_test"
     return MNIST1DDataset(data["x" + suffix], data["y" + suffix], data["positions" + suffix])
 

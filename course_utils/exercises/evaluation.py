@@ -12,7 +12,7 @@ def keep_top_k(x, saliency, keep):
     k = max(1, round(keep * flat.shape[1]))
     order = torch.sort(-flat, dim=1, stable=True).indices[:, :k]
     kept = torch.zeros_like(flat, dtype=torch.bool).scatter(1, order, True).reshape(saliency.shape)
-    return torch.where(kept.unsqueeze(1), x, torch.zeros((), dtype=x.dtype))
+    return torch.where(kept.unsqueeze(1), x, x.new_zeros(()))
 
 
 def keep_top_k_cases(g):

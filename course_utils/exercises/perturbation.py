@@ -32,7 +32,7 @@ PERTURB = Exercise(
 
 def tv_beta(mask, beta=3.0):
     """TV_β(m) = Σ_u Σ_axes |m(u + e_axis) − m(u)|^β per sample (Fong & Vedaldi 2017, Eq. 4), shaped (N,)."""
-    total = torch.zeros(mask.shape[0], dtype=mask.dtype)
+    total = torch.zeros(mask.shape[0], dtype=mask.dtype, device=mask.device)
     for axis in range(2, mask.dim()):
         total = total + mask.diff(dim=axis).abs().pow(beta).flatten(1).sum(1)
     return total

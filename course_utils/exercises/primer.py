@@ -11,8 +11,9 @@ def occlusion(model, x, target, width):
     """Zeiler & Fergus 2014, Sec. 4.2, on signals: (N, L) drop of the target logit when points i … i + width − 1
     (clipped at the end) are set to 0."""
     length = x.shape[-1]
-    starts = torch.arange(length)[:, None]
-    hidden = (torch.arange(length)[None, :] >= starts) & (torch.arange(length)[None, :] < starts + width)
+    points = torch.arange(length, device=x.device)
+    starts = points[:, None]
+    hidden = (points[None, :] >= starts) & (points[None, :] < starts + width)
     with torch.no_grad():
         base = model(x).gather(1, target[:, None])
         occluded = (x.unsqueeze(1) * (~hidden).to(x.dtype)[None, :, None, :]).flatten(0, 1)

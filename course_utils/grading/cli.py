@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from course_utils.core.paths import data_home
 from course_utils.grading.batch import Settings, grade_all
 
 EPILOG = """examples:
@@ -51,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="outputs stored per executed notebook (default: 1000000)")
     p.add_argument("--max-memory-mb", type=int, default=4096, help="heap memory per student process (default: 4096)")
     p.add_argument("--seed", type=int, default=0, help="the notebook's seed parameter (default: 0)")
-    p.add_argument("--data-dir", type=Path, default=Path("data"), help="data_dir parameter (default: ./data)")
+    p.add_argument("--data-dir", type=Path, help="data_dir parameter (default: the data home, core.paths.data_home)")
     p.add_argument("--hmt-dir", type=Path, help="hmt_dir parameter (default: None = the notebook's search)")
     p.add_argument("--no-execute", action="store_true", help="score only; do not run the notebooks")
     p.add_argument("--secret-seed", type=int,
@@ -62,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    parameters = {"seed": args.seed, "fast": True, "data_dir": str(args.data_dir.resolve()),
+    parameters = {"seed": args.seed, "fast": True, "data_dir": str(data_home(args.data_dir).resolve()),
                   "hmt_dir": str(args.hmt_dir.resolve()) if args.hmt_dir else None}
     return Settings(submissions=args.submissions, assignment=args.assignment, out=args.out, rubric=args.rubric,
                     jobs=args.jobs, timeout_cell=args.timeout_cell, timeout_total=args.timeout_total,

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from course_utils.core.files import write_atomic
 from course_utils.device import get_device
 from course_utils.models.architectures import ShallowCNN1D, VGG7
 from course_utils.models.generative import SignalGAN, SignalVAE, TileGAN, TileVAE
@@ -19,17 +20,29 @@ GENERATORS = {"mnist1d": "mnist1d_signalvae.pt", "hmt": "hmt_tilevae.pt"}
 GANS = {"mnist1d": "mnist1d_signalgan.pt", "hmt": "hmt_tilegan.pt"}
 
 
+def _is_checkpoint(path: Path) -> bool:
+    """Whether ``path`` holds a checkpoint written by :func:`save_checkpoint` (which a new one may replace)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 -- anything unreadable is not one of ours
+        return False
+    return isinstance(ckpt, dict) and {"architecture", "state_dict", "metadata"} <= set(ckpt)
+
+
 def save_checkpoint(model: nn.Module, path: str | Path, **metadata: Any) -> Path:
-    """Save ``model``'s weights with its architecture name, constructor arguments and ``metadata``."""
+    """Save ``model``'s weights with its architecture name, constructor arguments and ``metadata``.
+
+    Written atomically; an existing file is replaced only if it is such a checkpoint, anything else raises
+    :class:`~course_utils.core.files.NotOurFileError`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arch = type(model).__name__
     if arch not in ARCHITECTURES:
         raise ValueError(f"cannot checkpoint a {arch}; expected one of {sorted(ARCHITECTURES)}.")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"architecture": arch, "config": getattr(model, "config", {}), "state_dict": state,
-                "metadata": metadata}, path)
-    return path
+    checkpoint = {"architecture": arch, "config": getattr(model, "config", {}), "state_dict": state,
+                  "metadata": metadata}
+    return write_atomic(path, lambda handle: torch.save(checkpoint, handle), ours=_is_checkpoint, what="checkpoint")
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> tuple[nn.Module, dict]:

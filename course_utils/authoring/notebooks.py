@@ -1,55 +1,36 @@
-"""Student notebooks from the solution notebooks, output stripping, and the parameters-cell helper.
+"""Student notebooks from the solution notebooks, and output stripping (in a source checkout).
 
 ``solutions/NN_name.ipynb`` is the single source. :func:`generate` writes ``notebooks/NN_name.ipynb`` with every
-``### BEGIN SOLUTION`` … ``### END SOLUTION`` region replaced by ``raise NotImplementedError("Exercise: ...")``
+``### BEGIN SOLUTION`` … ``### END SOLUTION`` region replaced by a stub raising
+:class:`course_utils.unwritten.ExerciseNotWritten` with the exercise's function name and the notebook section
 (same indentation), cells tagged ``solution_only`` dropped, and all outputs stripped. The JSON written is
 deterministic, so :func:`check_stale` can compare byte for byte.
 
 Command line::
 
-    python -m course_utils.notebook_tools generate   # solutions/ -> notebooks/ (make notebooks)
-    python -m course_utils.notebook_tools check      # exit 1 if notebooks/ is stale or solutions carry outputs
-    python -m course_utils.notebook_tools strip      # strip outputs of solutions/*.ipynb in place
+    python -m course_utils.authoring.notebooks generate   # solutions/ -> notebooks/ (make notebooks)
+    python -m course_utils.authoring.notebooks check      # exit 1 if notebooks/ is stale or solutions carry outputs
+    python -m course_utils.authoring.notebooks strip      # strip outputs of solutions/*.ipynb in place
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import hashlib
-import os
+import re
 import sys
 from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
+from course_utils.core.paths import SOURCE_ROOT
+
+ROOT = SOURCE_ROOT
+"""The repository root (None when the kit is installed from a wheel: there is nothing to generate then)."""
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CHECK_OUTPUT = "# NBVAL_CHECK_OUTPUT"
-EXERCISE_MESSAGE = "Exercise: write your code here (see the instructions above), then run the self-check below."
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
-
-
-def env_default(name: str, default):
-    """``default``, unless the environment variable ``name`` is set; then its value, converted to ``default``'s type.
-
-    Used in a notebook's ``parameters`` cell so that runs that cannot inject parameters (nbval) can still switch
-    e.g. fast mode: ``fast = env_default("COURSE_FAST", False)``. Booleans accept 1/0, true/false, yes/no, on/off.
-    """
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    if isinstance(default, bool):
-        value = raw.strip().lower()
-        if value in _TRUE | _FALSE:
-            return value in _TRUE
-        raise ValueError(f"environment variable {name}={raw!r} is not a boolean; set it to 1 or 0.")
-    if isinstance(default, (int, float)):
-        try:
-            return type(default)(raw)
-        except ValueError:
-            raise ValueError(f"environment variable {name}={raw!r} is not a {type(default).__name__}; "
-                             f"set it to a number like {default!r}.") from None
-    return raw
+STUB_IMPORT = "from course_utils.unwritten import ExerciseNotWritten  # replace these two lines with your code"
+_DEF = re.compile(r"^(\s*)def\s+(\w+)\s*\(")
 
 
 def _tags(cell) -> list[str]:
@@ -112,9 +93,15 @@ def clean(nb, keep_expected: bool = True):
     return nb
 
 
-def strip_solution_regions(source: str) -> str:
-    """Replace each ``### BEGIN SOLUTION`` … ``### END SOLUTION`` region by one ``raise NotImplementedError``."""
-    lines, out, inside = source.split("\n"), [], False
+def _stub(indent: str, name: str | None, section: str) -> list[str]:
+    """The lines that stand for a solution region: import and raise :class:`ExerciseNotWritten`."""
+    return [f"{indent}{STUB_IMPORT}", f"{indent}raise ExerciseNotWritten({name!r}, {section!r})"]
+
+
+def strip_solution_regions(source: str, section: str = "") -> str:
+    """Replace each ``### BEGIN SOLUTION`` … ``### END SOLUTION`` region by a stub raising
+    :class:`~course_utils.unwritten.ExerciseNotWritten` with the enclosing function's name and ``section``."""
+    lines, out, inside, functions = source.split("\n"), [], False, []
     for number, line in enumerate(lines, 1):
         marker = line.strip()
         if marker == BEGIN:
@@ -122,25 +109,41 @@ def strip_solution_regions(source: str) -> str:
                 raise ValueError(f"line {number}: {BEGIN} inside another solution region; close it with {END}.")
             inside = True
             indent = line[: len(line) - len(line.lstrip())]
-            out.append(f'{indent}raise NotImplementedError("{EXERCISE_MESSAGE}")')
+            enclosing = [name for depth, name in functions if len(depth) < len(indent)]
+            out += _stub(indent, enclosing[-1] if enclosing else None, section)
         elif marker == END:
             if not inside:
                 raise ValueError(f"line {number}: {END} without a matching {BEGIN}.")
             inside = False
         elif not inside:
+            definition = _DEF.match(line)
+            if marker and not marker.startswith("#"):
+                depth = line[: len(line) - len(line.lstrip())]
+                functions = [(d, n) for d, n in functions if len(d) < len(depth)]
+            if definition:
+                functions.append((definition.group(1), definition.group(2)))
             out.append(line)
     if inside:
         raise ValueError(f"a {BEGIN} region is never closed; add a line {END}.")
     return "\n".join(out)
 
 
+def _heading(cell) -> str | None:
+    """The text of the last Markdown heading in ``cell``, if any."""
+    headings = [line.lstrip("#").strip() for line in cell.source.splitlines() if re.match(r"#{1,6}\s", line)]
+    return headings[-1] if headings else None
+
+
 def student_version(nb):
     """The student notebook for a solution notebook (a new object; ``nb`` is not modified)."""
     student = copy.deepcopy(nb)
     student.cells = [cell for cell in student.cells if "solution_only" not in _tags(cell)]
+    section = ""
     for cell in student.cells:
-        if cell.cell_type == "code":
-            cell.source = strip_solution_regions(cell.source)
+        if cell.cell_type == "markdown":
+            section = _heading(cell) or section
+        elif cell.cell_type == "code":
+            cell.source = strip_solution_regions(cell.source, section)
     return clean(student, keep_expected=False)
 
 
@@ -151,13 +154,25 @@ def dumps(nb) -> str:
 
 
 def _pairs(root: Path) -> list[tuple[Path, Path]]:
+    """(solution, student copy) for every ``solutions/NN_*.ipynb`` under ``root``; none found raises."""
     solutions = sorted((root / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    if not solutions:
+        raise FileNotFoundError(f"no solutions/NN_*.ipynb under {root}: these tools work on a source checkout of "
+                                "the course (pass --root REPOSITORY). With an installed kit, copy the notebooks "
+                                "with `course-notebooks copy DEST`.")
     return [(path, root / "notebooks" / path.name) for path in solutions]
 
 
-def generate(root: str | Path = ROOT) -> list[Path]:
+def _root(root: str | Path | None) -> Path:
+    if root is None:
+        raise FileNotFoundError("the kit is not running from a source checkout, so there are no solutions/ to work "
+                                "on: pass --root REPOSITORY, or copy the notebooks with `course-notebooks copy DEST`.")
+    return Path(root)
+
+
+def generate(root: str | Path | None = ROOT) -> list[Path]:
     """Write ``notebooks/NN_name.ipynb`` for every ``solutions/NN_name.ipynb``; returns the paths written."""
-    root = Path(root)
+    root = _root(root)
     (root / "notebooks").mkdir(exist_ok=True)
     written = []
     for source, target in _pairs(root):
@@ -168,18 +183,19 @@ def generate(root: str | Path = ROOT) -> list[Path]:
     return written
 
 
-def check_stale(root: str | Path = ROOT) -> list[str]:
+def check_stale(root: str | Path | None = ROOT) -> list[str]:
     """Problems that ``generate``/``strip`` would fix: stale, missing or orphan notebooks, unstripped solutions.
 
     Returns one message per problem; an empty list means notebooks/ is exactly what :func:`generate` writes.
+    Raises ``FileNotFoundError`` when ``root`` holds no solution notebooks (there is nothing to check).
     """
-    root = Path(root)
+    root = _root(root)
     problems = []
     for source, target in _pairs(root):
         nb = nbformat.read(source, as_version=4)
         if source.read_text(encoding="utf-8") != dumps(clean(nbformat.read(source, as_version=4))):
             problems.append(f"{source.relative_to(root)} carries outputs or run metadata: run "
-                            "`python -m course_utils.notebook_tools strip`.")
+                            "`python -m course_utils.authoring.notebooks strip`.")
         if not target.is_file():
             problems.append(f"{target.relative_to(root)} is missing: run `make notebooks`.")
         elif target.read_text(encoding="utf-8") != dumps(student_version(nb)):
@@ -203,22 +219,27 @@ def strip_outputs(path: str | Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.notebook_tools", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_utils.authoring.notebooks",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["generate", "check", "strip"])
     parser.add_argument("paths", nargs="*", help="strip: notebooks to strip (default: solutions/*.ipynb)")
-    parser.add_argument("--root", default=str(ROOT), help="repository root (default: %(default)s)")
+    parser.add_argument("--root", default=ROOT, help="repository root (default: %(default)s)")
     args = parser.parse_args(argv)
-    root = Path(args.root)
-    if args.command == "generate":
-        for path in generate(root):
-            print(f"wrote {path.relative_to(root)}")
-        return 0
-    if args.command == "strip":
-        paths = [Path(p) for p in args.paths] or [source for source, _ in _pairs(root)]
-        for path in paths:
-            print(f"{'stripped' if strip_outputs(path) else 'clean   '} {path}")
-        return 0
-    problems = check_stale(root)
+    try:
+        root = _root(args.root)
+        if args.command == "generate":
+            for path in generate(root):
+                print(f"wrote {path.relative_to(root)}")
+            return 0
+        if args.command == "strip":
+            paths = [Path(p) for p in args.paths] or [source for source, _ in _pairs(root)]
+            for path in paths:
+                print(f"{'stripped' if strip_outputs(path) else 'clean   '} {path}")
+            return 0
+        problems = check_stale(root)
+    except FileNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 2
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
