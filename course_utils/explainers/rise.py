@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from course_utils.core.batching import auto_rows
 from course_utils.explainers.base import Explainer, progress_bar, register, upsample
 
 DEFAULT_N_MASKS = {1: 2000, 2: 4000}
@@ -23,10 +24,6 @@ DEFAULT_CELLS = {1: 10, 2: 8}
 """Grid cells per axis: 8 × 8 for images (the paper's 7 × 7 at 224 px makes 32-px cells; 8 × 8 at the kit's
 64 px makes 8-px cells, about a tissue texture's scale); 10 for 40-point signals (4-point cells, the surrogate
 methods' default segment length)."""
-
-_AUTO_ELEMENTS, _AUTO_ROWS = 2**21, 2048
-"""With ``batch_size=None``, one pass holds as many masked inputs as fit in
-2**21 input elements (8 MB), at most 2048."""
 
 
 def _check_positive_int(name: str, value, allow_none: bool = True) -> None:
@@ -135,7 +132,7 @@ class RISE(Explainer):
     def _attribute(self, x, target):
         masks = self.masks_for(x)
         n, n_masks = x.shape[0], masks.shape[0]
-        rows = self.batch_size or min(_AUTO_ROWS, max(1, _AUTO_ELEMENTS // x[0].numel()))
+        rows = self.batch_size or auto_rows(x)
         scores = torch.empty(n_masks, n, device=x.device, dtype=x.dtype)
         blocks = list(_blocks(n_masks, n, rows))
         with torch.no_grad():

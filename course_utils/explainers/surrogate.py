@@ -26,14 +26,11 @@ from collections.abc import Iterator
 
 import torch
 
+from course_utils.core.batching import auto_rows
 from course_utils.explainers.base import Explainer, progress_bar, register
 
 DEFAULT_CELLS = {1: 10, 2: 8}
 """Grid cells per axis: 10 segments of 4 points for 40-point signals; 8 × 8 patches (8 px at 64 px)."""
-
-_AUTO_ELEMENTS, _AUTO_ROWS = 2**21, 2048
-"""With ``batch_size=None``, one pass holds as many perturbed inputs as fit in
-2**21 input elements (8 MB), at most 2048."""
 
 
 def grid_segments(size: tuple[int, ...], cells: int) -> torch.Tensor:
@@ -123,7 +120,7 @@ class _Surrogate(Explainer):
         """``(S, N)`` target probabilities with feature ``j`` of sample ``n`` kept where ``z[s, j] = 1``."""
         n = x.shape[0]
         base = self.baseline_for(x)
-        rows = self.batch_size or min(_AUTO_ROWS, max(1, _AUTO_ELEMENTS // x[0].numel()))
+        rows = self.batch_size or auto_rows(x)
         scores = torch.empty(z.shape[0], n, device=x.device, dtype=x.dtype)
         z = z.to(device=x.device, dtype=x.dtype)
         spatial = (1,) + tuple(x.shape[2:])
