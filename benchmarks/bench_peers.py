@@ -10,7 +10,8 @@ MNIST-1D-shaped signals (1 × 40). Peers (pyproject's ``bench`` extra):
 - Excitation backprop: zennit 0.5.1's ``ExcitationBackprop`` composite (TorchRay's context needs its pool
   backward's in-place product made out of place on current torch; zennit is what pip installs and runs).
 - Occlusion: captum's ``Occlusion`` with our window, stride and window positions per pass.
-- RISE: TorchRay's ``rise`` with our number of masks, 8 cells and rows per pass.
+- RISE: TorchRay's ``rise`` with our number of masks, 8 cells and rows per pass (row left out where TorchRay
+  is not installed).
 
 ``ratio`` is ours / peer, the median over rounds (below 1 = we are faster).
 """
@@ -83,7 +84,6 @@ def run(quick: bool = False) -> list[dict]:
     """One row per peer: ours vs the peer on the same workload."""
     from captum.attr import Occlusion as CaptumOcclusion
     from torchcam.methods import GradCAMpp
-    from torchray.attribution.rise import rise as torchray_rise
 
     warnings.filterwarnings("ignore", category=UserWarning)
     torch.manual_seed(0)
@@ -136,6 +136,10 @@ def run(quick: bool = False) -> list[dict]:
         lambda: captum.attribute(few, sliding_window_shapes=(3, *window), strides=(1, *stride), baselines=0.0,
                                  target=few_t, perturbations_per_eval=per_pass), rounds=max(1, repeat // 2))
 
+    try:
+        from torchray.attribution.rise import rise as torchray_rise
+    except ImportError:          # optional: see the bench extra in pyproject.toml
+        return results
     n_masks = 100 if quick else 2000
     rise = RISE(vgg, n_masks=n_masks, cells=8)
     add(f"rise {n_masks} masks x {n_small} tiles", lambda: rise.attribute(few, few_t), "TorchRay rise",
