@@ -55,3 +55,14 @@ def auto_rows(x: torch.Tensor) -> int:
     if x.device.type != "cpu":
         return max(1, min(MAX_ROWS, ACCELERATOR_ELEMENTS // one))
     return max(1, min(MAX_ROWS, cache_bytes() // (ACTIVATION_FACTOR * one * x.element_size())))
+
+
+def fast_layout(batch: torch.Tensor) -> torch.Tensor:
+    """``batch`` in channels_last memory layout if it is a 4-D CPU tensor (image batches), else as it is.
+
+    The values are the same; torch's CPU convolutions run 1.4–1.9× faster on VGG7 with channels_last inputs
+    (``benchmarks/bench_layout.py``), and their results agree with the contiguous layout's to float rounding.
+    """
+    if batch.dim() == 4 and batch.device.type == "cpu":
+        return batch.contiguous(memory_format=torch.channels_last)
+    return batch

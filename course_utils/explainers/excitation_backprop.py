@@ -44,6 +44,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from course_utils.core.batching import fast_layout
 from course_utils.explainers.base import Explainer, find_layer, hooks_removed, register, upsample
 
 _LINEAR = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -64,6 +65,7 @@ def _positive_part_layer(module: nn.Module, negate: bool = False):
 def _winning_probabilities(layer, a: torch.Tensor, p_out: torch.Tensor) -> torch.Tensor:
     """``P_in = â ⊙ W⁺ᵀ (P_out / (W⁺ â))`` with ``0/0 = 0``: one ``W⁺`` product for the normaliser and its
     transpose (autograd's vector-Jacobian product of that same product)."""
+    a, p_out = fast_layout(a), fast_layout(p_out)   # faster products; same values
     with torch.enable_grad():
         a = a.detach().requires_grad_(True)
         z = layer(a)

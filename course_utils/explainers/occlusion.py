@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from course_utils.core.batching import auto_rows
+from course_utils.core.batching import auto_rows, fast_layout
 from course_utils.explainers.base import Explainer, progress_bar, register
 
 DEFAULT_WINDOW = {1: 5, 2: 8}
@@ -112,7 +112,7 @@ class Occlusion(Explainer):
                 block = masks[p0:p0 + per_pass]                             # (B, *spatial)
                 keep = (1 - block)[:, None, None]                           # (B, 1, 1, *spatial)
                 occluded = x[None] * keep + self.value * (1 - keep)         # (B, N, C, *spatial)
-                scores = self.target_scores(occluded.flatten(0, 1), target.repeat(block.shape[0]))
+                scores = self.target_scores(fast_layout(occluded.flatten(0, 1)), target.repeat(block.shape[0]))
                 drops = clean[None] - scores.view(block.shape[0], n)        # (B, N)
                 total += torch.einsum("bn,b...->n...", drops, block)
         maps = torch.where(counts > 0, total / counts.clamp(min=1), torch.zeros_like(total))

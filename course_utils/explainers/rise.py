@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from course_utils.core.batching import auto_rows
+from course_utils.core.batching import auto_rows, fast_layout
 from course_utils.explainers.base import Explainer, progress_bar, register, upsample
 
 DEFAULT_N_MASKS = {1: 2000, 2: 4000}
@@ -138,7 +138,7 @@ class RISE(Explainer):
         with torch.no_grad():
             for ms, ss in progress_bar(blocks, enabled=self.progress, desc="RISE"):
                 m = masks[ms].unsqueeze(1).unsqueeze(2)
-                batch = (m * x[ss].unsqueeze(0)).flatten(0, 1)
+                batch = fast_layout((m * x[ss].unsqueeze(0)).flatten(0, 1))
                 t = target[ss].repeat(m.shape[0])
                 scores[ms, ss] = self.probs(batch, t).view(m.shape[0], -1)
             saliency = (scores.T @ masks.flatten(1)) / (n_masks * self.p)
