@@ -3,7 +3,7 @@
 Idle and busy calls alternate within each round (idle, then the same call with ``os.cpu_count()`` processes
 spinning ``while True: pass``), so drifts of the machine touch both alike; ``ratio`` is the median over rounds
 of busy / idle. Fair sharing of the cores would give about 2; the kit's threading
-(``course_utils.core.threads``) aims at ≤ 2.5. Models are randomly initialised VGG7 on 2 tiles of 64 px
+(``course_utils.core.threads``) aims at ≤ 2.5. Models are randomly initialised VGG7 on 1 tile of 64 px
 with each explainer's default options, progress bars off; ``quick`` (a smoke test) runs three fast explainers on
 1 tile of 16 px.
 """
@@ -43,7 +43,7 @@ def busy_loops(n: int | None = None):
 def run(quick: bool = False) -> list[dict]:
     """One row per explainer: idle seconds, busy seconds and the median busy / idle ratio."""
     torch.manual_seed(0)
-    size, n = (16, 1) if quick else (64, 2)
+    size, n = (16, 1) if quick else (64, 1)
     model = VGG7().eval()
     x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(1))
     target = torch.arange(n) % 8

@@ -2,14 +2,16 @@
 browser and often a video call.
 
 torch's CPU kernels run on an OpenMP pool (libgomp in the pip wheels). By default a pool thread that runs out of
-work spins for a while before it sleeps, so that the next parallel region starts at once. On an idle machine
-that saves a few microseconds per layer; on a busy one the spinning threads take the cores from the work they
-wait for (and from everything else), and the explainers, which run many small layers, slowed down 4–10× with
-one busy process per core. With ``OMP_WAIT_POLICY=PASSIVE`` a waiting thread sleeps at once: with one busy loop
-per core every explainer then stays near the fair share (about 2× its idle time; ``python -m benchmarks
-bench_busy`` measures it, idle and busy rounds interleaved), and the idle cost is within the benchmark's noise
-(``passive / active idle`` column; see ``docs/speed.md``). One thread instead of the pool also avoids the
-spinning, but costs up to 2× on an idle machine for the larger passes.
+work spins for a while before it sleeps, so that the next parallel region starts at once. On a busy machine the
+spinning threads take the cores from the work they wait for (and from everything else): with one busy loop per
+core the explainers ran 2–19× slower than idle (8× for SmoothGrad and Grad-CAM, 19× for occlusion on signals).
+With ``OMP_WAIT_POLICY=PASSIVE`` a waiting thread sleeps at once, and the same calls ran 2.1–3.0× slower than
+idle, about the fair share of two processes per core. The price is paid idle: a sleeping thread must be woken
+at every parallel region, which costs most on calls of a few milliseconds (up to about 1.5× their idle time)
+and little on large passes (RISE, occlusion on tiles: about 1.1–1.3×). One thread per process, the other option
+measured, stayed within 2.3× busy but cost 1.3–2× idle on every call; a short spin (``GOMP_SPINCOUNT`` 10³–10⁴)
+behaved like PASSIVE. ``python -m benchmarks bench_busy`` measures the busy / idle ratio of every explainer on
+the machine at hand, idle and busy rounds interleaved.
 
 libgomp reads the variable once, when it is loaded, i.e. when torch is first imported. So
 :func:`configure_threads` runs from ``course_utils/__init__.py`` before anything imports torch, and sets the
