@@ -11,8 +11,9 @@ read from the processor's cache, not a fixed element count:
 64 px: 32 channels at full resolution, 10.7× the 3-channel tile, and a second buffer for the next layer's
 output). The cache is the largest one ``/sys/devices/system/cpu/cpu0/cache`` lists (the shared L3 on current
 laptops); where that is not readable (macOS, Windows) ``FALLBACK_CACHE_BYTES`` (8 MiB, a small laptop L3).
-On a 32 MiB L3 this gives 42 tiles of 3 × 64 × 64 per pass, where occlusion and RISE on VGG7 ran fastest
-(``benchmarks/bench_batch.py`` sweeps the sizes). On an accelerator the activations live in its memory, and a
+On a 32 MiB L3 this gives 42 tiles of 3 × 64 × 64 per pass, where VGG7's forward ran fastest (16 to 170
+tiles swept by ``benchmarks/bench_batch.py``; 64 took 1.5× as long, 170 2.5×). Small inputs stop at ``MAX_ROWS``
+(256): ShallowCNN1D on 40-point signals ran 1.8× slower at 1024 signals per pass and 3× at 2048. On an accelerator the activations live in its memory, and a
 pass holds ``ACCELERATOR_ELEMENTS`` input elements.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 
 ACTIVATION_FACTOR = 16
 FALLBACK_CACHE_BYTES = 8 * 2**20
-MAX_ROWS = 2048
+MAX_ROWS = 256
 ACCELERATOR_ELEMENTS = 2**21
 _CACHE_DIR = Path("/sys/devices/system/cpu/cpu0/cache")
 
