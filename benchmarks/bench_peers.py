@@ -7,8 +7,8 @@ MNIST-1D-shaped signals (1 × 40). Peers (pyproject's ``bench`` extra):
   samples, black baseline (``hide_color=0``) and rows per pass; it explains one image per call, so it loops.
 - KernelSHAP: ``shap.KernelExplainer`` on the 10 segments of each signal, background all-off, same samples.
 - Grad-CAM++: torchcam's ``GradCAMpp`` on VGG7's last convolution block.
-- Excitation backprop: zennit 0.5.1's ``ExcitationBackprop`` composite (TorchRay's context needs its pool
-  backward's in-place product made out of place on current torch; zennit is what pip installs and runs).
+- Excitation backprop: zennit's ``ExcitationBackprop`` composite with its ``Gradient`` attributor (it installs
+  from pip and runs on current torch; TorchRay's excitation backprop is not run here).
 - Occlusion: captum's ``Occlusion`` with our window, stride and window positions per pass.
 - RISE: TorchRay's ``rise`` with our number of masks, 8 cells and rows per pass (row left out where TorchRay
   is not installed).
