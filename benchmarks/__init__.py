@@ -1,1 +1,3 @@
-"""Speed measured as ratios in one run (ours vs a peer, ours vs the forward/backward floor)."""
+"""Speed benchmarks: ``python -m benchmarks`` (see ``__main__``). The kit is imported first so that its threading
+choice (``course_utils.core.threads``) is in place before torch loads, as in a notebook."""
+import course_utils  # noqa: F401

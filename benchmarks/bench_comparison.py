@@ -18,6 +18,7 @@ import torch
 
 from benchmarks.bench_gradient_cam import _cases, _frozen_call
 from benchmarks.common import forward_backward_floor, row, timed_rounds
+from course_utils.core.batching import auto_rows
 from course_utils.explainers.excitation_backprop import ContrastiveExcitationBackprop, ExcitationBackprop
 from course_utils.explainers.guided_backprop import GuidedBackprop
 from course_utils.explainers.occlusion import Occlusion, window_masks
@@ -56,7 +57,7 @@ def run(quick: bool = False) -> list[dict]:
         occlusion = Occlusion(model, score="logit", progress=False)
         window, stride = occlusion.windows(x.shape[2:])
         masks = window_masks(x.shape[2:], window, stride)
-        per_pass = max(1, min(2048, 2**21 // x[0].numel()) // n)       # window positions per pass, as ours
+        per_pass = max(1, auto_rows(x) // n)                            # window positions per pass, as ours
 
         def occlusion_floor():
             with torch.no_grad():

@@ -3,6 +3,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+import course_utils  # noqa: F401  (before torch: the threading choice in course_utils.core.threads)
 import torch
 
 from course_utils.models import VGG7, ShallowCNN1D

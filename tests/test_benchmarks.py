@@ -14,8 +14,19 @@ def test_quick_run_returns_rows(name):
     assert rows
     for r in rows:
         assert r["benchmark"]
-        numbers = [v for k, v in r.items() if k not in ("benchmark", "baseline", "batch")]
+        numbers = [v for k, v in r.items() if k not in ("benchmark", "baseline", "batch", "max_abs_diff")]
         assert numbers and all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in numbers)
+        assert 0 <= r.get("max_abs_diff", 0.0) < 1e-3      # a layout changes float rounding only
+
+
+def test_main_writes_the_markdown_tables(tmp_path):
+    from benchmarks.__main__ import main
+
+    out = tmp_path / "speed.md"
+    main(["--quick", "--out", str(out), "bench_layout"])
+    text = out.read_text()
+    assert text.startswith("# Speed") and "## bench_layout" in text
+    assert "| benchmark | ours_s | baseline | baseline_s | ratio | max_abs_diff |" in text
 
 
 def test_timed_rounds_alternates_the_functions_round_by_round():

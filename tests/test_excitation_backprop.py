@@ -1,6 +1,8 @@
 """Excitation backprop (Zhang et al. 2016): marginal winning probabilities and the contrastive variant against
 hand-computed two-layer networks (average and max pooling), the probabilities' sum on the kit's models, options.
 """
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -40,8 +42,9 @@ def test_mwp_by_hand_average_pooling():
 
 def test_contrastive_mwp_by_hand():
     model = two_layer_average()
-    # class 0's dual unit has weights (−1, 2), W⁺ = (0, 2): P(a) = (0, 1), map (0, 0, 1); c-MWP = MWP − dual
-    expected = torch.tensor([[[2 / 7, 4 / 7, 1 / 7 - 1]]], dtype=torch.float64)
+    # class 0's dual unit has weights (−1, 2), W⁺ = (0, 2): P(a) = (0, 1), map (0, 0, 1); c-MWP is the positive
+    # part of MWP − dual (the authors' code, TorchRay): (2/7, 4/7, max(1/7 − 1, 0))
+    expected = torch.tensor([[[2 / 7, 4 / 7, 0.0]]], dtype=torch.float64)
     torch.testing.assert_close(ContrastiveExcitationBackprop(model).attribute(X, 0), expected)
     torch.testing.assert_close(ExcitationBackprop(model, contrastive=True).attribute(X, 0), expected)
     # class 1's dual has weights (−2, −1): no positive weight, no probability, c-MWP = MWP
@@ -74,10 +77,22 @@ def test_probabilities_sum_to_one_on_the_kit_models(which):
     maps = ExcitationBackprop(model).attribute(x.double(), [0, 3, 5])
     assert (maps >= 0).all()
     torch.testing.assert_close(maps[:, 0].flatten(1).sum(1), torch.ones(3, dtype=torch.float64))
-    contrastive = ContrastiveExcitationBackprop(model).attribute(x.double(), [0, 3, 5])
-    assert (contrastive < 0).any()   # signed: the dual unit's probability is subtracted
-    torch.testing.assert_close(contrastive[:, 0].flatten(1).sum(1), torch.zeros(3, dtype=torch.float64),
-                               rtol=0, atol=1e-9)   # both maps are distributions, their difference sums to 0
+
+
+@pytest.mark.parametrize("which", ["1d", "2d"])
+def test_contrastive_is_the_positive_part_of_map_minus_dual_map(which):
+    """The dual unit computed independently: a copy of the model with the top layer's weights negated, read by
+    plain excitation backprop. The first ReLU has the input's resolution, so no upsampling is involved."""
+    torch.manual_seed(0)
+    model, x = (ShallowCNN1D(), torch.randn(3, 1, 40)) if which == "1d" else (VGG7(), torch.rand(3, 3, 16, 16))
+    model, x, target = model.double().eval(), x.double(), [0, 3, 5]
+    dual = copy.deepcopy(model)
+    with torch.no_grad():
+        dual.classifier.weight.neg_()
+    difference = ExcitationBackprop(model).attribute(x, target) - ExcitationBackprop(dual).attribute(x, target)
+    assert (difference < 0).any() and (difference > 0).any()
+    contrastive = ContrastiveExcitationBackprop(model).attribute(x, target)
+    torch.testing.assert_close(contrastive, difference.clamp(min=0))
 
 
 def test_layer_option_reads_deeper():

@@ -15,8 +15,9 @@ probabilities of a layer sum to one.
 Contrastive MWP (c-MWP, Sec. 3.3): the target's output unit gets a dual unit whose input weights are the negated
 ones; the map of the dual is subtracted from the target's. Excitation backprop is linear in the probabilities
 once the forward pass is fixed, so the difference is taken at the top layer (the model's last ``nn.Linear``,
-``â ⊙ (W⁺ᵀ e_c / z⁺ − (−W)⁺ᵀ e_c / z⁻)``) and sent down as one signed signal. The result is signed: positive where
-the evidence is for the target rather than for "not the target".
+``â ⊙ (W⁺ᵀ e_c / z⁺ − (−W)⁺ᵀ e_c / z⁻)``) and sent down as one signed signal. As in the authors' code (and
+TorchRay), the map keeps the positive part of the difference, summed over the read layer's channels: where the
+evidence is for the target rather than for "not the target"; elsewhere it is 0.
 
 How the kit's models are treated (our decisions; the paper's networks are VGG16 / GoogLeNet / AlexNet):
 
@@ -32,8 +33,10 @@ How the kit's models are treated (our decisions; the paper's networks are VGG16 
   map is then a probability distribution over input positions (it sums to 1; linearly / bilinearly upsampled if
   ``layer`` is coarser than the input), broadcast over the input's channels.
 
-Implementation: forward hooks make each layer's backward pass carry the probabilities (autograd then does the
-top-down pass); they are removed after each call, and the model is restored as found.
+Implementation: as in the peers (TorchRay, zennit), the rule is a custom backward: a forward hook hands each
+layer's output to a ``torch.autograd.Function`` that is the identity in forward and, in backward, computes the
+normaliser ``W⁺ â`` and the transposed product, so the forward pass costs what the model's does and the top-down
+pass one extra product per layer. The hooks are removed after each call, and the model is restored as found.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from course_utils.core.batching import fast_layout
 from course_utils.explainers.base import Explainer, find_layer, hooks_removed, register, upsample
 
 _LINEAR = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -52,18 +56,43 @@ def _positive_part_layer(module: nn.Module, negate: bool = False):
     for an average pool (its weights are already positive)."""
     if isinstance(module, _AVERAGE):
         return module.forward
-    weight = (-module.weight if negate else module.weight).clamp(min=0)
+    weight = (-module.weight if negate else module.weight).detach().clamp(min=0)
     if isinstance(module, nn.Linear):
         return lambda a: F.linear(a, weight)
     return lambda a: module._conv_forward(a, weight, None)
 
 
-def _excitation(layer, a: torch.Tensor) -> torch.Tensor:
-    """A function of ``a`` whose vector-Jacobian product with ``P_out`` is ``â ⊙ W⁺ᵀ (P_out / (W⁺ â))``."""
-    fixed = a.detach()
-    z = layer(fixed)
-    inverse = torch.where(z > 0, 1 / z.clamp(min=torch.finfo(z.dtype).tiny), torch.zeros_like(z))
-    return layer(fixed * a) * inverse
+def _winning_probabilities(layer, a: torch.Tensor, p_out: torch.Tensor) -> torch.Tensor:
+    """``P_in = â ⊙ W⁺ᵀ (P_out / (W⁺ â))`` with ``0/0 = 0``: one ``W⁺`` product for the normaliser and its
+    transpose (autograd's vector-Jacobian product of that same product)."""
+    a, p_out = fast_layout(a), fast_layout(p_out)   # faster products; same values
+    with torch.enable_grad():
+        a = a.detach().requires_grad_(True)
+        z = layer(a)
+        (transposed,) = torch.autograd.grad(z, a, torch.where(z > 0, p_out / z, torch.zeros_like(z)))
+    return a.detach() * transposed
+
+
+class _ExcitationStep(torch.autograd.Function):
+    """Identity on a layer's (detached) output in forward; in backward, the excitation rule from the layer's
+    input ``a`` (the target's unit minus its dual's at the contrastive top layer). The normaliser and the
+    transposed product are computed only here, as the pass goes down."""
+
+    @staticmethod
+    def forward(ctx, output, a, layers):
+        ctx.save_for_backward(a)
+        ctx.layers = layers
+        ctx.mark_dirty(output)   # returned as the layer's output: later in-place modules may write to it
+        return output
+
+    @staticmethod
+    def backward(ctx, p_out):
+        (a,) = ctx.saved_tensors
+        positive, *dual = ctx.layers
+        p_in = _winning_probabilities(positive, a, p_out)
+        if dual:
+            p_in = p_in - _winning_probabilities(dual[0], a, p_out)
+        return None, p_in, None
 
 
 @register("excitation_backprop")
@@ -113,11 +142,10 @@ class ExcitationBackprop(Explainer):
         def excite(module, args, output):
             if not state["reached"]:   # below the read layer: nothing to propagate
                 return None
-            a = args[0]
-            signal = _excitation(_positive_part_layer(module), a)
+            layers = [_positive_part_layer(module)]
             if self.contrastive and module is self.top:
-                signal = signal - _excitation(_positive_part_layer(module, negate=True), a)
-            return output.detach() + (signal - signal.detach())
+                layers.append(_positive_part_layer(module, negate=True))
+            return _ExcitationStep.apply(output.detach(), args[0], layers)
 
         with hooks_removed([]) as handles:
             handles.append(self.layer.register_forward_hook(read))
@@ -127,6 +155,8 @@ class ExcitationBackprop(Explainer):
         prior = F.one_hot(target, out.shape[1]).to(out.dtype)
         (probability,) = torch.autograd.grad(out, state["read"], grad_outputs=prior)
         maps = probability.sum(1, keepdim=True)
+        if self.contrastive:
+            maps = maps.clamp(min=0)
         if maps.shape[2:] != x.shape[2:]:
             maps = upsample(maps, x.shape[2:])
         return maps.expand_as(x).clone()
@@ -135,6 +165,7 @@ class ExcitationBackprop(Explainer):
 @register("contrastive_excitation_backprop")
 class ContrastiveExcitationBackprop(ExcitationBackprop):
     """Contrastive excitation backprop (c-MWP, Zhang et al. 2016, Sec. 3.3): :class:`ExcitationBackprop` with
-    ``contrastive=True``: the target's map minus its dual unit's (negated top-layer weights), signed."""
+    ``contrastive=True``: the positive part of the target's map minus its dual unit's (negated top-layer
+    weights)."""
 
     contrastive_default = True

@@ -19,14 +19,13 @@ from collections.abc import Sequence
 
 import torch
 
+from course_utils.core.batching import auto_rows, fast_layout
 from course_utils.core.checks import check_positive_int
 from course_utils.explainers.base import Explainer, progress_bar, register
 
 DEFAULT_WINDOW = {1: 5, 2: 8}
 DEFAULT_STRIDE = {1: 1, 2: 4}
 _SCORES = ("probability", "logit")
-_AUTO_ELEMENTS, _AUTO_ROWS = 2**21, 2048
-"""With ``batch_size=None`` a pass holds as many occluded inputs as fit in 2**21 elements, at most 2048."""
 
 
 def _per_axis(name: str, value, dims: int) -> tuple[int, ...] | None:
@@ -102,7 +101,7 @@ class Occlusion(Explainer):
         window, stride = self.windows(spatial)
         masks = window_masks(spatial, window, stride).to(x)               # (P, *spatial)
         counts = masks.sum(0)
-        rows = self.batch_size or max(1, min(_AUTO_ROWS, _AUTO_ELEMENTS // x[0].numel()))
+        rows = self.batch_size or auto_rows(x)
         per_pass = max(1, rows // n)                                       # window positions per pass
         total = torch.zeros((n, *spatial), dtype=x.dtype, device=x.device)
         with torch.no_grad():
@@ -112,7 +111,7 @@ class Occlusion(Explainer):
                 block = masks[p0:p0 + per_pass]                             # (B, *spatial)
                 keep = (1 - block)[:, None, None]                           # (B, 1, 1, *spatial)
                 occluded = x[None] * keep + self.value * (1 - keep)         # (B, N, C, *spatial)
-                scores = self.target_scores(occluded.flatten(0, 1), target.repeat(block.shape[0]))
+                scores = self.target_scores(fast_layout(occluded.flatten(0, 1)), target.repeat(block.shape[0]))
                 drops = clean[None] - scores.view(block.shape[0], n)        # (B, N)
                 total += torch.einsum("bn,b...->n...", drops, block)
         maps = torch.where(counts > 0, total / counts.clamp(min=1), torch.zeros_like(total))

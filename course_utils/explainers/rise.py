@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from course_utils.core.batching import auto_rows, fast_layout
 from course_utils.core.checks import check_positive_int, check_seed
 from course_utils.explainers.base import Explainer, progress_bar, register, upsample
 
@@ -24,10 +25,6 @@ DEFAULT_CELLS = {1: 10, 2: 8}
 """Grid cells per axis: 8 × 8 for images (the paper's 7 × 7 at 224 px makes 32-px cells; 8 × 8 at the kit's
 64 px makes 8-px cells, about a tissue texture's scale); 10 for 40-point signals (4-point cells, the surrogate
 methods' default segment length)."""
-
-_AUTO_ELEMENTS, _AUTO_ROWS = 2**21, 2048
-"""With ``batch_size=None``, one pass holds as many masked inputs as fit in
-2**21 input elements (8 MB), at most 2048."""
 
 
 def generate_masks(size: Sequence[int], n_masks: int, cells: int, p: float = 0.5, seed: int = 0,
@@ -127,13 +124,13 @@ class RISE(Explainer):
     def _attribute(self, x, target):
         masks = self.masks_for(x)
         n, n_masks = x.shape[0], masks.shape[0]
-        rows = self.batch_size or min(_AUTO_ROWS, max(1, _AUTO_ELEMENTS // x[0].numel()))
+        rows = self.batch_size or auto_rows(x)
         scores = torch.empty(n_masks, n, device=x.device, dtype=x.dtype)
         blocks = list(_blocks(n_masks, n, rows))
         with torch.no_grad():
             for ms, ss in progress_bar(blocks, enabled=self.progress, desc="RISE"):
                 m = masks[ms].unsqueeze(1).unsqueeze(2)
-                batch = (m * x[ss].unsqueeze(0)).flatten(0, 1)
+                batch = fast_layout((m * x[ss].unsqueeze(0)).flatten(0, 1))
                 t = target[ss].repeat(m.shape[0])
                 scores[ms, ss] = self.probs(batch, t).view(m.shape[0], -1)
             saliency = (scores.T @ masks.flatten(1)) / (n_masks * self.p)

@@ -28,15 +28,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from course_utils.core.batching import auto_rows
 from course_utils.core.checks import check_positive_int
 from course_utils.explainers.base import Explainer, find_layer, hooks_removed, progress_bar, register, upsample
 
 POOLING = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
            nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.LPPool1d, nn.LPPool2d)
 _CONVS = (nn.Conv1d, nn.Conv2d)
-_AUTO_ELEMENTS, _AUTO_ROWS = 2**21, 2048
-"""With ``batch_size=None``, one pass holds as many masked inputs as fit in
-2**21 input elements (8 MB), at most 2048."""
 
 
 def block_ends(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:
@@ -159,7 +157,7 @@ class SISE(Explainer):
         keep = keep & (fmaps.flatten(2).amax(2) > fmaps.flatten(2).amin(2))
         samples, channels = keep.nonzero(as_tuple=True)
         vis = torch.zeros(n, math.prod(size), device=x.device, dtype=x.dtype)
-        rows = self.batch_size or min(_AUTO_ROWS, max(1, _AUTO_ELEMENTS // x[0].numel()))
+        rows = self.batch_size or auto_rows(x)
         chunks = range(0, samples.numel(), rows)
         with torch.no_grad():
             for c0 in progress_bar(chunks, enabled=self.progress, desc="SISE"):

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 
 import torch
 
+from course_utils.core.batching import auto_rows
 from course_utils.core.checks import check_positive_int, check_seed
 from course_utils.explainers.base import Explainer, progress_bar, register
 
@@ -37,10 +38,6 @@ DEFAULT_CELLS = {1: 10, 2: 8}
 
 PACKAGE_IMAGE_WIDTH = 0.25 * math.sqrt(2)
 """σ of ``exp(−D²/σ²)`` that gives the ``lime`` package's image-explainer weights ``sqrt(exp(−d²/0.25²))``."""
-
-_AUTO_ELEMENTS, _AUTO_ROWS = 2**21, 2048
-"""With ``batch_size=None``, one pass holds as many perturbed inputs as fit in
-2**21 input elements (8 MB), at most 2048."""
 
 
 def grid_segments(size: tuple[int, ...], cells: int) -> torch.Tensor:
@@ -122,7 +119,7 @@ class _Surrogate(Explainer):
         """``(S, N)`` target probabilities with feature ``j`` of sample ``n`` kept where ``z[s, j] = 1``."""
         n = x.shape[0]
         base = self.baseline_for(x)
-        rows = self.batch_size or min(_AUTO_ROWS, max(1, _AUTO_ELEMENTS // x[0].numel()))
+        rows = self.batch_size or auto_rows(x)
         scores = torch.empty(z.shape[0], n, device=x.device, dtype=x.dtype)
         z = z.to(device=x.device, dtype=x.dtype)
         spatial = (1,) + tuple(x.shape[2:])
