@@ -37,11 +37,13 @@ from course_utils.grading.rubric import load_rubric
 from course_utils.grading.score import held_out, score_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = "08_project_evaluation"
-RUBRIC = ROOT / "solutions" / "rubrics" / f"{ASSIGNMENT}.py"
-REAL_SOLUTION = ROOT / "solutions" / f"{ASSIGNMENT}.ipynb"
+RUNNER_ASSIGNMENT, KERNEL_ASSIGNMENT = "04_cam_gradcam", "08_project_evaluation"
+RUNNER_RUBRIC, KERNEL_RUBRIC = (ROOT / "solutions" / "rubrics" / f"{a}.py"
+                                for a in (RUNNER_ASSIGNMENT, KERNEL_ASSIGNMENT))
+REAL_SOLUTION = ROOT / "solutions" / f"{RUNNER_ASSIGNMENT}.ipynb"
 STANDIN = ROOT / "tests" / "fixtures" / "grading" / "standin_08_solution.ipynb"
-POINTS = {e.name: e.points for e in load_rubric(RUBRIC).exercises}
+RUNNER_POINTS, KERNEL_POINTS = ({e.name: e.points for e in load_rubric(r).exercises}
+                                for r in (RUNNER_RUBRIC, KERNEL_RUBRIC))
 SECRET_SEED = "731946285017"
 MARK = "LINGER-MARK-7f3a"
 
@@ -76,117 +78,121 @@ def _lingerer(targets: list[str]) -> str:
               "            except OSError:\n"
               "                pass\n"
               "    time.sleep(0.2)\n")
-    return (f"import sys\nfrom multiprocessing.util import spawnv_passfds\n"
-            f"spawnv_passfds(sys.executable, [sys.executable, '-c', {attack!r}, {MARK!r}], ())")
+    return (f"import os, sys\nfrom multiprocessing.util import spawnv_passfds\n"
+            f"spawnv_passfds(os.fsencode(sys.executable), [sys.executable, '-c', {attack!r}, {MARK!r}], ())")
 
 
+REFERENCE = "course_utils.exercises.attribution"
 RUNNER_ROUTES = {
-    "a01_guard_gettrace": ("keep_top_k", """
-        def keep_top_k(x, saliency, keep):
+    "a01_guard_gettrace": f"""
+        def gradcam_weights(gradients):
             import importlib, sys
             guard = sys.gettrace().__self__
-            out = importlib.import_module('course_utils.exercises.evaluation').keep_top_k(x, saliency, keep)
+            out = importlib.import_module({REFERENCE!r}).gradcam_weights(gradients)
             guard.violation = None
             return out
-        """),
-    "a02_guard_frame_locals": ("drop_increase", """
-        def drop_increase(y, o):
+        """,
+    "a02_guard_frame_locals": f"""
+        def gradcam_weights(gradients):
             import sys
-            from course_utils.exercises.evaluation import drop_increase as reference
-            out = reference(y, o)
+            from {REFERENCE} import gradcam_weights as reference
+            out = reference(gradients)
             sys._getframe(1).f_locals['guard'].violation = None
             return out
-        """),
-    "a03_guard_gc": ("gradcam_map", """
-        def gradcam_map(activations, gradients):
+        """,
+    "a03_guard_gc": f"""
+        def gradcam_weights(gradients):
             import gc
-            from course_utils.exercises.attribution import gradcam_map as reference
-            out = reference(activations, gradients)
+            from {REFERENCE} import gradcam_weights as reference
+            out = reference(gradients)
             for obj in gc.get_objects():
                 if type(obj).__name__ == 'ForbiddenCalls':
                     obj.violation = None
             return out
-        """),
-    "a04_trace_toggled": ("rise_saliency", """
-        def rise_saliency(probs, masks, p):
+        """,
+    "a04_trace_toggled": """
+        def gradcam_weights(gradients):
             import sys
             from course_utils.exercises import attribution
             tracer = sys.gettrace()
             sys.settrace(None)
             try:
-                return attribution.rise_saliency(probs, masks, p)
+                return attribution.gradcam_weights(gradients)
             finally:
                 sys.settrace(tracer)
-        """),
-    "a05_raw_thread": ("keep_top_k", """
-        def keep_top_k(x, saliency, keep):
+        """,
+    "a05_raw_thread": f"""
+        def gradcam_weights(gradients):
             import _thread, importlib
             done, box = _thread.allocate_lock(), []
             done.acquire()
             def work():
                 try:
-                    box.append(importlib.import_module('course_utils.metrics').keep_top_k(x, saliency, keep))
+                    box.append(importlib.import_module({REFERENCE!r}).gradcam_weights(gradients))
                 finally:
                     done.release()
             _thread.start_new_thread(work, ())
             done.acquire()
             return box[0]
-        """),
-    "a06_spawn_child": ("drop_increase", """
-        def drop_increase(y, o):
+        """,
+    "a06_spawn_child": f"""
+        def gradcam_weights(gradients):
             import os, sys, tempfile, torch
             from multiprocessing.util import spawnv_passfds
+            if getattr(gradcam_weights, 'spawned', False):  # one child per runner keeps the test short
+                raise RuntimeError('the child gave nothing the first time')
+            gradcam_weights.spawned = True
             folder = tempfile.mkdtemp()
-            torch.save((y, o), os.path.join(folder, 'in.pt'))
-            code = ("import sys, torch\\nfrom course_utils.exercises.evaluation import drop_increase\\n"
-                    "y, o = torch.load(sys.argv[1] + '/in.pt')\\ntorch.save(drop_increase(y, o), sys.argv[1] + '/out.pt')")
-            os.waitpid(spawnv_passfds(sys.executable, [sys.executable, '-c', code, folder], ()), 0)
+            torch.save(gradients, os.path.join(folder, 'in.pt'))
+            code = ("import sys, torch\\nfrom {REFERENCE} import gradcam_weights as f\\n"
+                    "torch.save(f(torch.load(sys.argv[1] + '/in.pt')), sys.argv[1] + '/out.pt')")
+            os.waitpid(spawnv_passfds(os.fsencode(sys.executable), [sys.executable, '-c', code, folder], ()), 0)
             return torch.load(os.path.join(folder, 'out.pt'))
-        """),
-    "a07_exec_compile": ("gradcam_map", """
-        def gradcam_map(activations, gradients):
+        """,
+    "a07_exec_compile": f"""
+        def gradcam_weights(gradients):
             import importlib.util
-            namespace = {}
-            source = open(importlib.util.find_spec('course_utils.exercises.attribution').origin).read()
+            namespace = {{}}
+            source = open(importlib.util.find_spec({REFERENCE!r}).origin).read()
             exec(compile(source, '<x>', 'exec'), namespace)
-            return namespace['gradcam_map'](activations, gradients)
-        """),
-    "a08_co_filename": ("rise_saliency", """
-        def rise_saliency(probs, masks, p):
+            return namespace['gradcam_weights'](gradients)
+        """,
+    "a08_co_filename": """
+        def gradcam_weights(gradients):
             import types
             from course_utils.exercises import attribution
-            ref = attribution.rise_saliency
-            return types.FunctionType(ref.__code__.replace(co_filename='<mine>'), ref.__globals__)(probs, masks, p)
-        """),
-    "a09_definition_time": ("keep_top_k", """
+            ref = attribution.gradcam_weights
+            return types.FunctionType(ref.__code__.replace(co_filename='<mine>'), ref.__globals__)(gradients)
+        """,
+    "a09_definition_time": f"""
         import importlib, os, types
-        def keep_top_k(x, saliency, keep,
-                       _seen=[open(f, 'rb').read() for f in os.listdir('.') if os.path.isfile(f)],
-                       _ref=types.FunctionType(importlib.import_module('course_utils.exercises.evaluation')
-                                               .keep_top_k.__code__.replace(co_filename='<d>'),
-                                               vars(importlib.import_module('course_utils.exercises.evaluation')))):
-            return _ref(x, saliency, keep)
-        """),
-    "a10_forged_results": ("drop_increase", """
+        def gradcam_weights(gradients,
+                            _seen=[open(f, 'rb').read() for f in os.listdir('.') if os.path.isfile(f)],
+                            _ref=types.FunctionType(importlib.import_module({REFERENCE!r}).gradcam_weights
+                                                    .__code__.replace(co_filename='<d>'),
+                                                    vars(importlib.import_module({REFERENCE!r})))):
+            return _ref(gradients)
+        """,
+    "a10_forged_results": """
         def forge():
             import os, torch
-            for name in ('keep_top_k', 'drop_increase', 'gradcam_map', 'rise_saliency'):
-                for folder in ('.', '/tmp'):
-                    try:
-                        torch.save([{'ok': True, 'value': (50.0, 50.0)}] * 3, os.path.join(folder, name + '.pt'))
-                    except OSError:
-                        pass
+            for folder in ('.', '/tmp'):
+                try:
+                    forged = [{'ok': True, 'value': torch.zeros(4, 6)}] * 3
+                    torch.save(forged, os.path.join(folder, 'gradcam_weights.pt'))
+                except OSError:
+                    pass
             for fd in range(3, 64):
                 try:
                     os.write(fd, b'S' + (8).to_bytes(8, 'big') + b'forged!!')
                 except OSError:
                     pass
             os._exit(0)
-        def drop_increase(y, o, _done=forge()):
-            return 50.0, 50.0
-        """),
-    "a11_proc_reads": ("gradcam_map", """
-        def gradcam_map(activations, gradients):
+        def gradcam_weights(gradients, _done=forge()):
+            return gradients.sum(2)
+        """,
+    "a11_proc_reads": """
+        def gradcam_weights(gradients):
             import os
             seen = []
             for pid in (p for p in os.listdir('/proc') if p.isdigit()):
@@ -195,9 +201,9 @@ RUNNER_ROUTES = {
                         seen.append(open(f'/proc/{pid}/{part}', 'rb').read())
                     except OSError:
                         pass
-            leak = any(b'pytest' in s or b'secret' in s for s in seen)
-            raise RuntimeError(f'processes seen={len(os.listdir("/proc"))} leak={leak}')
-        """),
+            leak = any(b'PYTEST_CURRENT_TEST' in s or b'--secret-seed' in s for s in seen)
+            raise RuntimeError(f'processes seen={len(seen) // 2} leak={leak}')
+        """,
 }
 
 
@@ -212,11 +218,9 @@ def _rows(out: Path) -> dict[str, dict[str, str]]:
 
 
 def _lingering() -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        if MARK in " ".join(p.info["cmdline"] or []):
-            found.append(p)
-    return found
+    """Live Python processes carrying the mark (not the bwrap processes holding them)."""
+    return [p for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and MARK in p.info["cmdline"] and "bwrap" not in p.info["cmdline"][0]]
 
 
 @pytest.fixture(scope="module")
@@ -226,19 +230,20 @@ def runner_class(tmp_path_factory):
     subs, out = root / "submissions", root / "grades"
     subs.mkdir()
     expected = {}
-    for student, (name, source) in RUNNER_ROUTES.items():
+    for student, source in RUNNER_ROUTES.items():
         nbformat.write(_with_cells(REAL_SOLUTION, source), subs / f"{student}.ipynb")
-        expected[student] = {**POINTS, name: 0.0}
-    linger = f"def keep_top_k(x, saliency, keep):\n{textwrap.indent(_lingerer([str(subs), str(out)]), '    ')}\n" \
-             "    return x"
+        expected[student] = dict.fromkeys(RUNNER_POINTS, 0.0)
+    linger = f"def gradcam_weights(gradients):\n{textwrap.indent(_lingerer([str(subs), str(out)]), '    ')}\n" \
+             "    return gradients.sum(2)"
     nbformat.write(_with_cells(REAL_SOLUTION, linger), subs / "a12_lingering.ipynb")
-    expected["a12_lingering"] = {**POINTS, "keep_top_k": 0.0}
+    expected["a12_lingering"] = dict.fromkeys(RUNNER_POINTS, 0.0)
     for student in ("z_honest1", "z_honest2"):
         nbformat.write(nbformat.read(REAL_SOLUTION, as_version=4), subs / f"{student}.ipynb")
-        expected[student] = dict(POINTS)
+        expected[student] = dict(RUNNER_POINTS)
     before = _hashes(subs)
-    code = cli.main([str(subs), "--assignment", ASSIGNMENT, "--rubric", str(RUBRIC), "--out", str(out),
-                     "--no-execute", "--jobs", "2", "--timeout-check", "60", "--secret-seed", SECRET_SEED,
+    code = cli.main([str(subs), "--assignment", RUNNER_ASSIGNMENT, "--rubric", str(RUNNER_RUBRIC),
+                     "--out", str(out), "--no-execute", "--jobs", "2", "--timeout-check", "60",
+                     "--secret-seed", SECRET_SEED,
                      "--quiet"])
     assert code == 0
     time.sleep(1)
@@ -249,7 +254,8 @@ def runner_class(tmp_path_factory):
 def test_each_hostile_runner_loses_exactly_what_it_did_not_earn(runner_class, student):
     expected, _, out, _ = runner_class
     row = _rows(out)[student]
-    assert {name: float(row[name]) for name in POINTS} == pytest.approx(expected[student], abs=0.01), row["reason"]
+    assert {name: float(row[name]) for name in RUNNER_POINTS} == pytest.approx(expected[student], abs=0.01), \
+        (out / "feedback" / f"{student}.md").read_text()
 
 
 def test_runner_sees_no_other_process_and_leaves_none(runner_class):
@@ -261,13 +267,19 @@ def test_runner_sees_no_other_process_and_leaves_none(runner_class):
 
 
 def test_reference_answers_are_absent_not_only_detected(runner_class):
-    """The reference's module is empty where the runner runs: the call fails instead of being caught."""
+    """The reference answers are not there where the runner runs: reaching them fails (no module, no file), so
+    clearing the guard's record, hiding from it or copying the code wins nothing; forged results are ignored."""
     _, _, out, _ = runner_class
-    assert "AttributeError" in (out / "feedback" / "a04_trace_toggled.md").read_text()
-    assert "KeyError" in (out / "feedback" / "a07_exec_compile.md").read_text()
-    assert "could not define it" in (out / "feedback" / "a09_definition_time.md").read_text()
-    assert "exited without sending its results" in (out / "feedback" / "a10_forged_results.md").read_text() \
-        or "could not be read back" in (out / "feedback" / "a10_forged_results.md").read_text()
+    absent = ("No module named 'course_utils.exercises.attribution'", "cannot import name 'attribution'",
+              "'NoneType' object has no attribute 'origin'")
+    for student in ("a01_guard_gettrace", "a02_guard_frame_locals", "a03_guard_gc", "a04_trace_toggled",
+                    "a06_spawn_child", "a07_exec_compile", "a08_co_filename", "a09_definition_time"):
+        text = (out / "feedback" / f"{student}.md").read_text()
+        assert any(a in text for a in absent) or student == "a06_spawn_child" and "out.pt" in text, text
+    assert "ModuleNotFoundError" in (out / "feedback" / "a05_raw_thread.md").read_text() or \
+        "IndexError" in (out / "feedback" / "a05_raw_thread.md").read_text()
+    forged = (out / "feedback" / "a10_forged_results.md").read_text()
+    assert "exited without sending its results" in forged or "could not be read back" in forged
 
 
 KERNEL_PROC = """
@@ -283,7 +295,7 @@ try:
     open(f'/proc/{os.getppid()}/mem', 'rb').read(1)
 except OSError as err:
     pass
-leak = any(SEED.encode() in s or b'secret' in s for s in seen)
+leak = any(SEED.encode() in s or b'--secret-seed' in s for s in seen)
 print(f'proc view: processes={len(seen) // 2} leak={leak}')
 """
 
@@ -301,17 +313,18 @@ def kernel_class(tmp_path_factory):
     cells = {
         "b1_proc_reads": [f"SEED = {SECRET_SEED!r}\n" + KERNEL_PROC],
         "b2_lingering": [_lingerer([str(subs), str(out)])],
-        "b3_link_submissions": [link.format(target=str(honest))],
-        "b4_link_output": [link.format(target=str(out / "executed" / "z_honest.ipynb"))],
+        "b3_links": [link.format(target=str(honest)), "print('between the links')",
+                     link.format(target=str(out / "executed" / "z_honest.ipynb"))],
     }
     for student, sources in cells.items():
         nbformat.write(_with_cells(STANDIN, *sources), subs / f"{student}.ipynb")
     nbformat.write(nbformat.read(STANDIN, as_version=4), honest)
     before = _hashes(subs)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "course_utils.grading", str(subs), "--assignment", ASSIGNMENT,
-                           "--rubric", str(RUBRIC), "--out", str(out), "--jobs", "2", "--timeout-cell", "60",
-                           "--timeout-total", "240", "--timeout-check", "60", "--secret-seed", SECRET_SEED,
+    proc = subprocess.run([sys.executable, "-m", "course_utils.grading", str(subs), "--assignment",
+                           KERNEL_ASSIGNMENT, "--rubric", str(KERNEL_RUBRIC), "--out", str(out), "--jobs", "2",
+                           "--timeout-cell", "60", "--timeout-total", "240", "--timeout-check", "60",
+                           "--secret-seed", SECRET_SEED,
                            "--quiet"], env=env, cwd=root, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     time.sleep(1)
@@ -321,8 +334,8 @@ def kernel_class(tmp_path_factory):
 def test_kernel_routes_gain_nothing_and_harm_no_one(kernel_class):
     subs, out, before = kernel_class
     rows = _rows(out)
-    for student in ("b1_proc_reads", "b2_lingering", "b3_link_submissions", "b4_link_output", "z_honest"):
-        assert {name: float(rows[student][name]) for name in POINTS} == POINTS, rows[student]["reason"]
+    for student in ("b1_proc_reads", "b2_lingering", "b3_links", "z_honest"):
+        assert {name: float(rows[student][name]) for name in KERNEL_POINTS} == KERNEL_POINTS, rows[student]["reason"]
     assert rows["z_honest"]["status"] == "ok", rows["z_honest"]["reason"]
     assert _hashes(subs) == before
     assert not _lingering(), "a process started by the kernel outlived its sandbox"
@@ -348,10 +361,10 @@ def test_no_sandbox_tool_means_a_clear_refusal(monkeypatch, tmp_path):
 
 def test_unsandboxed_mode_still_grades(tmp_path):
     """``--unsandboxed`` (no tool on this machine): the same runner, plainly, in a private folder."""
-    held = held_out(load_rubric(RUBRIC), 5)[:1]
+    held = held_out(load_rubric(RUNNER_RUBRIC), 5)
     limits = sandbox.Limits(memory_bytes=2 * 2**30, sandboxed=False)
     [score] = score_notebook(nbformat.read(REAL_SOLUTION, as_version=4), held, tmp_path, limits, timeout=60)
-    assert score.points == POINTS[score.name], score.cases
+    assert score.points == RUNNER_POINTS[score.name], score.cases
 
 
 def test_a_killed_grader_leaves_no_student_process(tmp_path):
@@ -360,8 +373,9 @@ def test_a_killed_grader_leaves_no_student_process(tmp_path):
         import sys, time
         from course_utils.grading import sandbox
         mark = {MARK[:7]!r} + {MARK[7:]!r}  # not spelled out here, so that this process does not match it
-        code = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; "
-                "time.sleep(300)', " + repr(mark) + "]); time.sleep(300)")
+        code = ("import os, sys, time; from multiprocessing.util import spawnv_passfds; "
+                "spawnv_passfds(os.fsencode(sys.executable), [sys.executable, '-c', 'import time; "
+                "time.sleep(300)', " + repr(mark) + "], ()); time.sleep(300)")
         sandbox.spawn(['-c', code, mark], sandbox.Limits())
         print('started', flush=True)
         time.sleep(300)
