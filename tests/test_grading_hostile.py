@@ -349,8 +349,8 @@ def test_the_kernel_cannot_see_the_grader_or_its_seed(kernel_class):
     executed = (out / "executed" / "b1_proc_reads.ipynb").read_text()
     assert "proc view:" in executed and "leak=False" in executed
     for path in (out / "executed").iterdir():
-        text = path.read_text()
-        assert "--secret-seed" not in text and (path.name == "b1_proc_reads.ipynb" or SECRET_SEED not in text)
+        if path.name != "b1_proc_reads.ipynb":  # whose own code spells them out
+            assert "--secret-seed" not in path.read_text() and SECRET_SEED not in path.read_text()
 
 
 def test_no_sandbox_tool_means_a_clear_refusal(monkeypatch, tmp_path):
