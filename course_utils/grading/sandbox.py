@@ -23,6 +23,7 @@ import functools
 import os
 import resource
 import shutil
+import site
 import subprocess
 import sys
 import tempfile
@@ -133,23 +134,23 @@ def child_env(home: Path, limits: Limits) -> dict[str, str]:
     return env
 
 
-def _python_folders() -> list[Path]:
-    """The interpreter's installation and every folder on the grader's ``sys.path``, except the source
-    checkout around the kit (only the package itself is mounted) and any folder above it."""
-    found = [Path(p) for p in (sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix)]
-    found += [Path(p) for p in sys.path if p and os.path.isdir(p)]
-    found.append(Path(sys.executable).resolve().parent)
-    keep = []
-    for folder in (p.resolve() for p in found):
-        if folder == PACKAGE_ROOT or folder in PACKAGE_ROOT.parents or folder == Path("/"):
-            continue
-        if folder not in keep:
-            keep.append(folder)
-    return keep
-
-
 def _inside(path: Path, roots) -> bool:
     return any(path == r or r in path.parents for r in roots)
+
+
+def _python_folders() -> list[Path]:
+    """The interpreter's installation: its prefixes and executable's folder, its site-packages (the user's too)
+    and the folders of the grader's ``sys.path`` inside a prefix; not the current folder, nor the source
+    checkout around the kit (only the package itself is mounted)."""
+    prefixes = [Path(p).resolve() for p in {sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix}]
+    sites = [Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()] if os.path.isdir(p)]
+    on_path = [Path(p).resolve() for p in sys.path if p and os.path.isdir(p)]
+    found = [*prefixes, Path(sys.executable).resolve().parent, *sites, *(p for p in on_path if _inside(p, prefixes))]
+    keep = []
+    for folder in found:
+        if folder not in keep and folder != PACKAGE_ROOT and folder not in PACKAGE_ROOT.parents:
+            keep.append(folder)
+    return keep
 
 
 def bwrap_command(tool: str, view: View) -> list[str]:
