@@ -270,8 +270,8 @@ def test_reference_answers_are_absent_not_only_detected(runner_class):
     """The reference answers are not there where the runner runs: reaching them fails (no module, no file), so
     clearing the guard's record, hiding from it or copying the code wins nothing; forged results are ignored."""
     _, _, out, _ = runner_class
-    absent = ("No module named 'course_utils.exercises.attribution'", "cannot import name 'attribution'",
-              "'NoneType' object has no attribute 'origin'")
+    absent = ("your code runs course_utils.exercises.attribution, which this exercise forbids",
+              "cannot import name 'attribution'", "'NoneType' object has no attribute 'origin'")
     for student in ("a01_guard_gettrace", "a02_guard_frame_locals", "a03_guard_gc", "a04_trace_toggled",
                     "a06_spawn_child", "a07_exec_compile", "a08_co_filename", "a09_definition_time"):
         text = (out / "feedback" / f"{student}.md").read_text()

@@ -8,7 +8,8 @@ notebook; that exercise's argument tuples, shipped models named by reference), a
 (a pipe the grader made; the grader's time limit starts there), defines the program in a fresh namespace and
 calls the function on each case through :func:`course_utils.exercises.calling.call_answer`, and sends back, as
 plain values, one ``{"ok": True, "value": ...}`` or ``{"ok": False, "error": "..."}`` per case (with
-``"forbidden"`` naming the forbidden function a case reached), preceded by its length. The grader accepts them
+``"forbidden"`` naming the forbidden function the guard saw a case run, or the forbidden module it failed to
+import or use), preceded by its length. The grader accepts them
 only from a runner that exits with status 0, compares them with its own reference outputs in its own process,
 and decides the score; nothing here does. In the sandbox the reference answers and the kit modules the
 exercise forbids are empty (:class:`course_utils.grading.sandbox.View`), so they cannot run here at all.
@@ -21,10 +22,11 @@ import os
 import struct
 import sys
 import traceback
+import types
 
 import torch
 
-from course_utils.exercises.calling import call_answer, materialize
+from course_utils.exercises.calling import REFERENCES, call_answer, materialize
 from course_utils.grading.values import dumps, loads, to_plain
 
 STARTED = b"S"
@@ -36,6 +38,26 @@ def _error(err: BaseException, filename: str) -> str:
                 None)
     where = f" (line {line} of the extracted code)" if line else ""
     return f"{type(err).__name__}: {str(err)[:300]}{where}"
+
+
+def _absent(err: BaseException, forbidden: tuple[str, ...]) -> str | None:
+    """The reference or forbidden module that ``err`` shows the answer reached for (in the sandbox it is absent,
+    or empty), or None."""
+    if isinstance(err, ImportError):
+        name = err.name
+    elif isinstance(err, AttributeError) and isinstance(getattr(err, "obj", None), types.ModuleType):
+        name = err.obj.__name__
+    else:
+        return None
+    hit = name and any(name == p or name.startswith(p + ".") for p in (*forbidden, *REFERENCES))
+    return name if hit else None
+
+
+def _failure(err: BaseException, filename: str, forbidden: tuple[str, ...], prefix: str = "") -> dict:
+    reached = _absent(err, forbidden)
+    if reached:
+        return {"ok": False, "error": f"ran forbidden code ({reached})", "forbidden": reached}
+    return {"ok": False, "error": prefix + _error(err, filename)}
 
 
 def _harness(name: str | None):
@@ -55,7 +77,7 @@ def run_exercise(name: str, source: str, cases: list[tuple], harness: str | None
         exec(compile(source, filename, "exec"), namespace)
         fn = namespace[name]
     except BaseException as err:  # the student's definitions may raise anything, SystemExit included
-        return [{"ok": False, "error": f"could not define it: {_error(err, filename)}"}] * len(cases)
+        return [_failure(err, filename, forbidden, "could not define it: ")] * len(cases)
     judge = _harness(harness)
     results = []
     for args in cases:
@@ -65,7 +87,7 @@ def run_exercise(name: str, source: str, cases: list[tuple], harness: str | None
             results.append({"ok": False, "error": f"ran forbidden code ({answer.violation})",
                             "forbidden": answer.violation})
         elif answer.error is not None:
-            results.append({"ok": False, "error": _error(answer.error, filename)})
+            results.append(_failure(answer.error, filename, forbidden))
         else:
             results.append({"ok": True, "value": to_plain(answer.value)})
     return results
