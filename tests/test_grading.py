@@ -172,7 +172,7 @@ def _rows(out: Path) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
+def batch(tmp_path_factory, sandbox_tool):
     """Write every submission (both layouts), grade them all in one parallel run, return (cases, out)."""
     root = tmp_path_factory.mktemp("grading")
     subs, out = root / "submissions", root / "grades"
@@ -256,7 +256,7 @@ def test_discussion_word_count(batch):
     assert _rows(out)["solution"]["discussion_words"] == "29"
 
 
-def test_real_assignment_solution_full_marks_and_student_copy_zero(tmp_path):
+def test_real_assignment_solution_full_marks_and_student_copy_zero(tmp_path, sandbox_tool):
     """Score-only run (the real notebook takes a minute to execute) of solutions/08_project_evaluation.ipynb and
     the student copy notebooks/08_project_evaluation.ipynb (generated from it when `make notebooks` has not run)."""
     subs = tmp_path / "subs"
