@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.core.paths import data_home
+from course_utils.core.paths import DATA_DIR_VARIABLE, data_home
+from course_utils.data.hmt import find_hmt
 from course_utils.grading import run_notebook, sandbox
 
 STATUS_TIMEOUT, STATUS_KERNEL_DIED = run_notebook.STATUS_TIMEOUT, run_notebook.STATUS_KERNEL_DIED
@@ -34,11 +35,21 @@ class Execution:
     truncated: bool = False
 
 
-def _data_folders(parameters: dict) -> tuple[Path, ...]:
-    """The folders a notebook reads data from: every absolute path among the parameters, and the data home."""
+def _data(parameters: dict) -> tuple[tuple[Path, ...], tuple[tuple[str, str], ...]]:
+    """What a notebook reads data from, as the grader finds it: every absolute path among the parameters, the
+    data home and the HMT tiles (when no ``hmt_dir`` is given); and the variables that point the kernel there."""
     found = [Path(v) for v in parameters.values() if isinstance(v, str) and os.path.isabs(v)]
+    env = {DATA_DIR_VARIABLE: str(data_home().resolve())}
     found.append(data_home())
-    return tuple(p for p in found if p.is_dir())
+    if parameters.get("hmt_dir") is None:
+        try:
+            hmt = find_hmt().resolve()
+        except FileNotFoundError:
+            hmt = None
+        if hmt is not None:
+            found.append(hmt)
+            env["COURSE_HMT_DIR"] = str(hmt)
+    return tuple(p for p in found if p.exists()), tuple(env.items())
 
 
 def execute_notebook(notebook: Path, root: Path, parameters: dict, limits: sandbox.Limits,
@@ -47,8 +58,8 @@ def execute_notebook(notebook: Path, root: Path, parameters: dict, limits: sandb
     executed copy to ``root / EXECUTED``; ``root`` is the only host folder the sandbox may write."""
     read_end, write_end = os.pipe()
     start = time.monotonic()
-    view = sandbox.View(readable=_data_folders(parameters), writable=(root,), hidden=limits.deny,
-                        cwd=notebook.parent)
+    readable, env = _data(parameters)
+    view = sandbox.View(readable=readable, writable=(root,), hidden=limits.deny, cwd=notebook.parent, env=env)
     try:
         proc = sandbox.spawn(["-I", run_notebook.__file__, str(notebook), str(root / EXECUTED),
                               "--parameters", json.dumps(parameters), "--timeout-cell", str(timeout_cell),

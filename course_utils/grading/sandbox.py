@@ -67,6 +67,7 @@ class View:
     writable: tuple[Path, ...] = ()
     hidden: tuple[Path, ...] = ()
     cwd: Path | None = None
+    env: tuple[tuple[str, str], ...] = ()
 
 
 class SandboxUnavailable(RuntimeError):
@@ -197,7 +198,8 @@ def spawn(args: list[str], limits: Limits, view: View = View(), log: Path | None
     home = (view.cwd or SANDBOX_TMP) if limits.sandboxed else cwd
     out = open(log, "wb") if log is not None else subprocess.DEVNULL
     try:
-        return subprocess.Popen([*prefix, sys.executable, *args], cwd=cwd, env=child_env(home, limits),
+        return subprocess.Popen([*prefix, sys.executable, *args], cwd=cwd, env={**child_env(home, limits),
+                                                                               **dict(view.env)},
                                 stdin=stdin, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 pass_fds=pass_fds, preexec_fn=partial(apply_limits, limits))
     finally:
