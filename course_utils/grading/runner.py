@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
                                  tuple(job["forbidden"])))
     _write_all(args.result_fd, LENGTH.pack(len(results)) + results)
     os.close(args.result_fd)
+    sys.stdout.flush()
+    os._exit(0)  # no interpreter teardown (torch's takes a while): the grader waits for this exit
 
 
 if __name__ == "__main__":

@@ -75,17 +75,24 @@ def held_out(rubric: Rubric, seed: int) -> list[HeldOut]:
     return result
 
 
+EXIT_GRACE_S = 30.0
+"""How long a runner that has sent its results may take to exit (not counted in the exercise's time limit)."""
+
+
 class _Reader(threading.Thread):
-    """Reads a runner's result pipe: when its first byte came (the exercise started), and at most ``cap`` bytes."""
+    """Reads a runner's result pipe (at most ``cap`` bytes): when its first byte came (the exercise started) and
+    when a whole message had come (the exercise ended; the process then only has to exit)."""
 
     def __init__(self, fd: int, cap: int):
         super().__init__(daemon=True)
         self.fd, self.cap = fd, cap
         self.data = bytearray()
         self.started: float | None = None
+        self.ended: float | None = None
         self.overflow = False
 
     def run(self) -> None:
+        head = len(runner.STARTED) + runner.LENGTH.size
         with os.fdopen(self.fd, "rb", buffering=0) as pipe:
             while chunk := pipe.read(1 << 20):
                 if self.started is None:
@@ -94,6 +101,9 @@ class _Reader(threading.Thread):
                     self.overflow = True
                     return
                 self.data += chunk
+                if self.ended is None and len(self.data) >= head and \
+                        len(self.data) - head >= runner.LENGTH.unpack(self.data[len(runner.STARTED):head])[0]:
+                    self.ended = time.monotonic()
 
 
 def _write_job(fd: int, job: bytes) -> None:
@@ -138,12 +148,16 @@ def run_one(job: dict, limits: sandbox.Limits, view: sandbox.View, timeout: floa
     def deadline() -> float:
         if reader.overflow:
             return begun
+        if reader.ended is not None:
+            return reader.ended + EXIT_GRACE_S
         return begun + startup_timeout if reader.started is None else reader.started + timeout
 
     killed = sandbox.wait_watched(proc, deadline)
     reader.join()
     if reader.overflow:
         return None, f"it returned more than {max_result_bytes // 2**20} MB"
+    if killed and reader.ended is not None:
+        return None, f"the process running it did not exit within {EXIT_GRACE_S:g} s of sending its results"
     if killed:
         return None, ("the sandbox could not start it (timed out while starting)" if reader.started is None
                       else f"timed out after {timeout:g} s (infinite loop?)")
