@@ -8,6 +8,11 @@ reached it: an import statement, ``importlib``, ``__import__``, ``sys.modules``,
 cell. The notebooks' self-checks (:mod:`course_utils.selfcheck`) and the grader's sandbox
 (:mod:`course_utils.grading.runner`) both use it, so a local PASS and the grade apply the same rule.
 Code pasted from the library into the notebook is the student's own code as far as this guard can tell.
+
+The guard runs in the student's own process, which can switch it off or clear its record, so its verdict binds
+only honest code. For the grade, the reference answers and the kit modules an exercise forbids are not even
+present where its answer runs (:func:`course_utils.grading.score.runner_view`); this guard is the second line
+there, and names the forbidden code an answer reached.
 """
 from __future__ import annotations
 

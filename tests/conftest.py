@@ -22,6 +22,21 @@ def missing_shared(what: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def sandbox_tool() -> str:
+    """The grader's sandbox tool (bubblewrap); without it the test is skipped, or fails where it must be there
+    (``.ci/run`` sets ``COURSE_REQUIRE_SANDBOX=1``; ``CI=true`` counts too)."""
+    from course_utils.grading.sandbox import INSTALL_HINT, isolation_tool
+
+    tool = isolation_tool()
+    if tool is None:
+        message = f"no working bubblewrap for the grader's sandbox: {INSTALL_HINT} (or `make sandbox-tools`)"
+        if os.environ.get("COURSE_REQUIRE_SANDBOX") == "1" or os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return tool
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``<repo>/../shared/data`` (the frozen MNIST-1D set, the HMT tiles); see :func:`missing_shared`."""
     path = REPO.parent / "shared" / "data"

@@ -40,7 +40,7 @@ def _model(name: str):
 
 
 def portable(args: tuple) -> tuple:
-    """``args`` with every :class:`ModelRef` as a plain dict, ready for ``course_utils.grading.values.save``."""
+    """``args`` with every :class:`ModelRef` as a plain dict, ready for ``course_utils.grading.values.dumps``."""
     return tuple(a.plain() if isinstance(a, ModelRef) else a for a in args)
 
 

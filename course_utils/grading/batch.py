@@ -12,7 +12,6 @@ sandbox tool the grader refuses to run unless ``unsandboxed`` is set.
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -63,7 +62,7 @@ def sandbox_mode(settings: Settings) -> str:
     """``"sandboxed (<tool>)"``, or ``"unsandboxed"`` when asked; a clear error when no tool is found."""
     if settings.unsandboxed:
         return UNSANDBOXED
-    tool = getattr(sandbox, "isolation_tool", lambda: shutil.which("bwrap"))()
+    tool = sandbox.isolation_tool()
     if tool is None:
         raise ValueError(NO_SANDBOX)
     return f"sandboxed ({Path(tool).name})"

@@ -5,7 +5,9 @@ file path, isolated, so it imports only the standard library and papermill, not 
 submission). It
 injects the grading parameters into the notebook's ``parameters`` cell, stops a cell after the per-cell
 timeout, drops outputs past ``--max-output-bytes`` as they arrive (with a note in the notebook), and reports
-``{"status", "reason", "truncated"}`` as JSON on ``--report-fd``, a pipe the kernel does not inherit.
+``{"status", "reason", "truncated"}`` as JSON on ``--report-fd``, a pipe the kernel does not inherit and
+cannot reopen through ``/proc`` (this process makes itself non-dumpable, which closes its ``/proc`` entries to
+the kernel's user).
 """
 import argparse
 import json
@@ -87,6 +89,12 @@ def run(args) -> dict:
     return {"status": status, "reason": reason, "truncated": engine.client.truncated}
 
 
+def _not_dumpable() -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+
+
 def main(argv=None) -> None:
     # jsonschema (via nbformat) optionally imports rfc3987_syntax, which builds a grammar at import time
     # (about 1 s of CPU per submission); nbformat never validates IRIs, so this child goes without it.
@@ -100,6 +108,7 @@ def main(argv=None) -> None:
     parser.add_argument("--report-fd", type=int, required=True)
     args = parser.parse_args(argv)
     os.set_inheritable(args.report_fd, False)
+    _not_dumpable()
     outcome = run(args)
     with os.fdopen(args.report_fd, "wb") as pipe:
         pipe.write(json.dumps(outcome).encode())

@@ -2,14 +2,17 @@
 
 :func:`held_out` draws the rubric's cases with a secret seed (a new one every grading run unless the
 instructor fixes it) and computes the reference outputs once, in the grader's process. :func:`score_notebook`
-cuts each exercise function out of the notebook (:mod:`course_utils.grading.extract`), runs them all in one
-sandbox child (:mod:`course_utils.grading.runner`) with a time limit per exercise — a child that hangs or dies
-is killed and restarted on the exercises after the one that failed — and compares the returned values with the
-references using each exercise's check. Printed numbers and files the notebook writes play no part.
+cuts each exercise function out of the notebook (:mod:`course_utils.grading.extract`) and runs it in a process of
+its own (:mod:`course_utils.grading.runner`), inside a sandbox in which the reference answers and the kit modules
+the exercise forbids are empty (:func:`runner_view`), with that exercise's inputs only and a time limit. The
+runner sends back plain values on a pipe the grader made; the grader takes them only from a runner that exited
+with status 0 and compares them with the references using each exercise's check, in its own process. Printed
+numbers and files the notebook writes play no part.
 """
 from __future__ import annotations
 
-import json
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +20,9 @@ from typing import Any
 
 import torch
 
-from course_utils.exercises.calling import materialize, portable
+from course_utils.exercises.calling import REFERENCES, materialize, portable
 from course_utils.forbidden import forbidden_message
-from course_utils.grading import extract, sandbox, values
+from course_utils.grading import extract, runner, sandbox, values
 from course_utils.grading.rubric import Case, Exercise, Rubric
 
 
@@ -72,48 +75,103 @@ def held_out(rubric: Rubric, seed: int) -> list[HeldOut]:
     return result
 
 
-def _run_sandboxed(names: list[str], work: Path, limits: sandbox.Limits, timeout: float,
-                   startup_timeout: float) -> tuple[dict[str, list[dict]], dict[str, str]]:
-    """Run the runner over ``names``; results per exercise, or a reason why an exercise produced none."""
-    results: dict[str, list[dict]] = {}
-    failures: dict[str, str] = {}
-    remaining = list(names)
-    while remaining:
-        (work / "plan.json").write_text(json.dumps(remaining))
-        begun = time.monotonic()
-        seen: dict[str, float] = {}
+EXIT_GRACE_S = 30.0
+"""How long a runner that has sent its results may take to exit (not counted in the exercise's time limit)."""
 
-        def deadline() -> float:
-            for name in remaining:
-                if name not in seen and (work / f"{name}.started").exists():
-                    seen[name] = time.monotonic()
-            if not seen:
-                return begun + startup_timeout
-            return max(seen.values()) + timeout
 
-        proc = sandbox.spawn(["-m", "course_utils.grading.runner", str(work)], work, limits)
-        killed = sandbox.wait_watched(proc, deadline)
-        for name in remaining:
-            if (work / f"{name}.pt").exists():
-                try:
-                    results[name] = values.load(work / f"{name}.pt")
-                except Exception as err:  # a truncated or forged file
-                    failures[name] = f"its results could not be read back ({type(err).__name__})"
-        unfinished = [n for n in remaining if n not in results and n not in failures]
-        if not unfinished:
-            break
-        first = unfinished[0]
-        if first not in seen and not (work / f"{first}.started").exists():
-            why = "timed out while starting" if killed else sandbox.describe_exit(proc.returncode)
-            for name in unfinished:
-                failures[name] = f"the sandbox could not run it ({why})"
-            break
-        failures[first] = (f"timed out after {timeout:g} s (infinite loop?)" if killed
-                           else f"the process running it stopped: {sandbox.describe_exit(proc.returncode)}")
-        for name in remaining:
-            (work / f"{name}.started").unlink(missing_ok=True)
-        remaining = unfinished[1:]
-    return results, failures
+class _Reader(threading.Thread):
+    """Reads a runner's result pipe (at most ``cap`` bytes): when its first byte came (the exercise started) and
+    when a whole message had come (the exercise ended; the process then only has to exit)."""
+
+    def __init__(self, fd: int, cap: int):
+        super().__init__(daemon=True)
+        self.fd, self.cap = fd, cap
+        self.data = bytearray()
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.overflow = False
+
+    def run(self) -> None:
+        head = len(runner.STARTED) + runner.LENGTH.size
+        with os.fdopen(self.fd, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(1 << 20):
+                if self.started is None:
+                    self.started = time.monotonic()
+                if len(self.data) + len(chunk) > self.cap:
+                    self.overflow = True
+                    return
+                self.data += chunk
+                if self.ended is None and len(self.data) >= head and \
+                        len(self.data) - head >= runner.LENGTH.unpack(self.data[len(runner.STARTED):head])[0]:
+                    self.ended = time.monotonic()
+
+
+def _write_job(fd: int, job: bytes) -> None:
+    try:
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(job)
+    except OSError:  # the runner died or closed its stdin without reading
+        pass
+
+
+def _decode(data: bytes) -> list | None:
+    """The runner's results from what it sent (start byte, length, values), or None if malformed."""
+    head = len(runner.STARTED) + runner.LENGTH.size
+    if len(data) < head or not data.startswith(runner.STARTED):
+        return None
+    (length,) = runner.LENGTH.unpack(data[len(runner.STARTED):head])
+    if length != len(data) - head:
+        return None
+    return values.loads(bytes(data[head:]))
+
+
+def run_one(job: dict, limits: sandbox.Limits, view: sandbox.View, timeout: float, startup_timeout: float,
+            max_result_bytes: int = 256 * 2**20) -> tuple[list | None, str | None]:
+    """Run one exercise's ``job`` in a fresh runner: its results, or None and the reason there are none."""
+    result_read, result_write = os.pipe()
+    job_read, job_write = os.pipe()
+    begun = time.monotonic()
+    try:
+        proc = sandbox.spawn(["-m", "course_utils.grading.runner", "--result-fd", str(result_write)], limits,
+                             view, pass_fds=(result_write,), stdin=job_read)
+    except BaseException:
+        os.close(result_read)
+        os.close(job_write)
+        raise
+    finally:
+        os.close(result_write)
+        os.close(job_read)
+    reader = _Reader(result_read, max_result_bytes)
+    reader.start()
+    threading.Thread(target=_write_job, args=(job_write, values.dumps(job)), daemon=True).start()
+
+    def deadline() -> float:
+        if reader.overflow:
+            return begun
+        if reader.ended is not None:
+            return reader.ended + EXIT_GRACE_S
+        return begun + startup_timeout if reader.started is None else reader.started + timeout
+
+    killed = sandbox.wait_watched(proc, deadline)
+    reader.join()
+    if reader.overflow:
+        return None, f"it returned more than {max_result_bytes // 2**20} MB"
+    if killed and reader.ended is not None:
+        return None, f"the process running it did not exit within {EXIT_GRACE_S:g} s of sending its results"
+    if killed:
+        return None, ("the sandbox could not start it (timed out while starting)" if reader.started is None
+                      else f"timed out after {timeout:g} s (infinite loop?)")
+    if reader.started is None:
+        return None, f"the sandbox could not run it ({sandbox.describe_exit(proc.returncode)})"
+    if proc.returncode != 0:
+        return None, f"the process running it stopped: {sandbox.describe_exit(proc.returncode)}"
+    try:
+        results = _decode(reader.data)
+    except Exception as err:  # torch.load refuses anything but plain values
+        return None, f"its results could not be read back ({type(err).__name__})"
+    if results is None:
+        return None, "the process running it exited without sending its results"
+    return results, None
 
 
 def _compare(h: HeldOut, entries) -> list[CaseResult]:
@@ -138,35 +196,53 @@ def _compare(h: HeldOut, entries) -> list[CaseResult]:
     return out
 
 
+def runner_view(forbidden: tuple[str, ...], limits: sandbox.Limits) -> sandbox.View:
+    """What a function runner may see: the kit without the course's reference answers and without the kit
+    modules ``forbidden`` names (each an empty file or folder), nothing of the grading package's own
+    ``__init__`` (which imports them), and no working folder but its private ``/tmp``."""
+    hidden = [*limits.deny]
+    for prefix in (*REFERENCES, *forbidden, "course_utils.exercises", "course_utils.grading"):
+        if prefix.split(".")[0] != "course_utils":
+            continue
+        path = sandbox.KIT.joinpath(*prefix.split(".")[1:])
+        if path.is_dir():
+            hidden.append(path if prefix in (*REFERENCES, *forbidden) else path / "__init__.py")
+        elif path.with_suffix(".py").is_file():
+            hidden.append(path.with_suffix(".py"))
+            hidden += path.parent.glob(f"__pycache__/{path.name}.*")
+        else:  # a function or class in a module: the whole module goes
+            module = next((p for p in path.parents if p.with_suffix(".py").is_file()), None)
+            if module is not None:
+                hidden.append(module.with_suffix(".py"))
+                hidden += module.parent.glob(f"__pycache__/{module.name}.*")
+    return sandbox.View(hidden=tuple(hidden))
+
+
 def score_notebook(nb, held: list[HeldOut], work: Path, limits: sandbox.Limits, timeout: float,
                    startup_timeout: float = 120.0) -> list[ExerciseScore]:
-    """Score every exercise of ``held`` for notebook ``nb``; ``work`` is an empty private directory."""
+    """Score every exercise of ``held`` for notebook ``nb``, one sandboxed runner per exercise; ``work`` is an
+    empty private directory (the runners' working folders when they run without a sandbox)."""
     defs, problems = extract.definitions(nb)
     syntax = f" ({'; '.join(problems)})" if problems else ""
     scores = {h.exercise.name: ExerciseScore(h.exercise.name, float(h.exercise.points)) for h in held}
-    runnable = []
     for h in held:
         name = h.exercise.name
         program = extract.program_for(name, defs)
         if program is None:
             scores[name].note = f"no top-level function `{name}` found in the notebook's code cells{syntax}"
             continue
-        (work / f"program_{name}.py").write_text(program)
-        runnable.append(h)
-    if runnable:
-        values.save({h.exercise.name: [portable(c.args) for c in h.cases] for h in runnable}, work / "cases.pt")
-        (work / "exercises.json").write_text(json.dumps(
-            {h.exercise.name: {"harness": h.exercise.harness_name, "forbidden": list(h.exercise.forbidden)}
-             for h in runnable}))
-        results, failures = _run_sandboxed([h.exercise.name for h in runnable], work, limits, timeout,
-                                           startup_timeout)
-        for h in runnable:
-            name = h.exercise.name
-            if name in failures:
-                scores[name].note = failures[name]
-                scores[name].cases = [CaseResult(c.label, 0.0, failures[name]) for c in h.cases]
-            else:
-                scores[name].cases = _compare(h, results[name])
-                if any(isinstance(e, dict) and e.get("forbidden") for e in results[name]):
-                    scores[name].note = scores[name].cases[0].message
+        job = {"name": name, "source": program, "cases": [portable(c.args) for c in h.cases],
+               "harness": h.exercise.harness_name, "forbidden": list(h.exercise.forbidden)}
+        view = runner_view(tuple(h.exercise.forbidden), limits)
+        if not limits.sandboxed:
+            (work / name).mkdir()
+            view = sandbox.View(cwd=work / name)
+        results, failure = run_one(job, limits, view, timeout, startup_timeout)
+        if failure is not None:
+            scores[name].note = failure
+            scores[name].cases = [CaseResult(c.label, 0.0, failure) for c in h.cases]
+        else:
+            scores[name].cases = _compare(h, results)
+            if any(isinstance(e, dict) and e.get("forbidden") for e in results):
+                scores[name].note = scores[name].cases[0].message
     return [scores[h.exercise.name] for h in held]

@@ -1,7 +1,9 @@
 """One submission: where it is, the settings of a grading run, its grade, and grading it alone.
 
-:func:`grade_one` executes and scores one student's notebook in private temporary folders; it is what the local
-pool (:mod:`course_utils.grading.batch`) and each cluster worker (:mod:`course_utils.grading.remote`) run.
+:func:`grade_one` executes and scores one student's notebook in private temporary folders, every student process
+inside the sandbox of :mod:`course_utils.grading.sandbox` (unless ``Settings.unsandboxed``); it is what the local
+pool (:mod:`course_utils.grading.batch`) and each cluster worker (:mod:`course_utils.grading.remote`) run, so a
+Dask worker isolates its students exactly as the local pool does.
 """
 from __future__ import annotations
 
@@ -97,7 +99,7 @@ def _limits(settings: Settings) -> sandbox.Limits:
     threads = max(1, (os.cpu_count() or 1) // max(1, settings.jobs))
     file_bytes = max(64 * 2**20, 8 * settings.max_output_bytes)
     return sandbox.Limits(memory_bytes=settings.memory_bytes, file_bytes=file_bytes, threads=threads,
-                          deny=_private_paths(settings))
+                          deny=_private_paths(settings), sandboxed=not settings.unsandboxed)
 
 
 def staging_path() -> Path:
@@ -128,14 +130,12 @@ def _private_paths(settings: Settings) -> tuple[Path, ...]:
     return tuple(paths)
 
 
-def _read_capped(path: Path, cap: int) -> bytes | None:
-    if not path.is_file() or path.stat().st_size > cap:
-        return None
-    return path.read_bytes()
-
-
 def grade_one(sub: Submission, settings: Settings, rubric: Rubric, held: list[HeldOut]) -> Grade:
-    """Execute and score one submission in a private temporary directory; never raises."""
+    """Execute and score one submission in private temporary directories; never raises.
+
+    Its notebook runs in a sandbox that may write only ``root`` (a fresh folder), and each exercise function in
+    a sandbox of its own (:func:`course_utils.grading.score.score_notebook`).
+    """
     start = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix=f"course-grade-{sub.student_id}-"))
     score_dir = None
@@ -155,11 +155,10 @@ def grade_one(sub: Submission, settings: Settings, rubric: Rubric, held: list[He
             work.mkdir()
             copy = work / f"{settings.assignment}.ipynb"
             shutil.copyfile(sub.path, copy)
-            ran = execute.execute_notebook(copy, root / "executed.ipynb", settings.parameters, limits,
-                                           settings.timeout_cell, settings.timeout_total,
-                                           settings.max_output_bytes, root / "execute.log")
+            ran = execute.execute_notebook(copy, root, settings.parameters, limits, settings.timeout_cell,
+                                           settings.timeout_total, settings.max_output_bytes, root / "execute.log")
             status, reason, truncated = ran.status, ran.reason, ran.truncated
-            executed = _read_capped(root / "executed.ipynb", 4 * settings.max_output_bytes + 16 * 2**20)
+            executed = execute.read_executed(root, 4 * settings.max_output_bytes + 16 * 2**20)
         score_dir = Path(tempfile.mkdtemp(prefix=f"course-score-{sub.student_id}-"))
         scores = score_notebook(nb, held, score_dir, limits, settings.timeout_check)
         words = extract.discussion_words(nb, rubric.discussion_tag)

@@ -1,13 +1,12 @@
 """Plain values that cross the sandbox boundary: tensors, numbers, strings, None, tuples/lists/dicts of them.
 
-Both directions use ``torch.save`` and ``torch.load(weights_only=True)``, so nothing the student's process
-writes can make the grader run code while loading it. NumPy arrays and scalars become tensors and Python
-numbers; any other returned object is replaced by ``{"unsupported_type": name}`` so the check can say so.
+Both directions use ``torch.save`` and ``torch.load(weights_only=True)`` on bytes sent through a pipe, so
+nothing the student's process sends can make the grader run code while loading it. NumPy arrays and scalars
+become tensors and Python numbers; any other returned object is replaced by ``{"unsupported_type": name}`` so the check can say so.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import io
 
 import numpy as np
 import torch
@@ -35,13 +34,13 @@ def to_plain(value, depth: int = 0):
     return {"unsupported_type": type(value).__name__}
 
 
-def save(value, path: Path) -> None:
-    """Write ``value`` (already plain) atomically: a reader never sees half a file."""
-    tmp = Path(f"{path}.tmp")
-    torch.save(value, tmp)
-    os.replace(tmp, path)
+def dumps(value) -> bytes:
+    """``value`` (already plain) as bytes for a pipe."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
 
 
-def load(path: Path):
-    """Read a file written by :func:`save` without unpickling any code."""
-    return torch.load(path, weights_only=True, map_location="cpu")
+def loads(data: bytes):
+    """Read bytes made by :func:`dumps` without unpickling any code."""
+    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")

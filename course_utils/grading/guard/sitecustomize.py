@@ -4,9 +4,10 @@ Python imports ``sitecustomize`` at start-up from the first folder of ``PYTHONPA
 folder there and lists, in ``COURSE_GRADE_DENY`` (``os.pathsep``-separated), the paths student code may not
 touch: the rubric's folder, the report folder and the submissions folder. Before any student code runs, an
 audit hook (PEP 578; it cannot be removed once added) then refuses to open files under those paths and to
-start programs, so a notebook can neither read the hidden checks (nor copy them where its exercise code could
-find them later), nor write into the report, nor shell out to do either. Native code (ctypes) is not covered:
-grade hostile submissions under a separate user or in a container. Standard library only, so it costs nothing
+start programs through ``subprocess``, ``os.system``, ``os.exec*``, ``os.fork`` and friends. It is the second
+line of defence: the boundary is the sandbox of :mod:`course_utils.grading.sandbox`, in which those paths are
+not mounted at all and no process outlives its sandbox; the guard alone (``--unsandboxed``) does not stop native
+code (ctypes) or ``_posixsubprocess``, which raise no audit event. Standard library only, so it costs nothing
 at start-up.
 """
 import os
