@@ -1,5 +1,6 @@
 """``python -m benchmarks [--quick] [--out PATH] [names…]``: run every ``bench_*.py`` module, print one table
-each, and write them all as markdown to ``--out`` (default ``docs/speed.md``, the course site's speed page)."""
+each, and write them all as markdown to ``--out`` (default ``docs/_generated/benchmarks.md``, which the course
+site's speed page includes)."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "speed.md"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "_generated" / "benchmarks.md"
 
 
 def _markdown(frame: pd.DataFrame) -> str:
