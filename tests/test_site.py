@@ -1,6 +1,6 @@
 """The course site (``course_utils.authoring.site``, ``make book``): Sphinx + myst-nb over executed notebooks.
 
-The site is built once per module from all ten solution notebooks: ``00_setup_and_tour`` executed for real in fast
+The site is built once per module from all the solution notebooks: ``00_setup_and_tour`` executed for real in fast
 mode (it draws a figure), the other nine prepared by papermill without running (the injected-parameters cell, no
 outputs), which is enough for navigation, answer keys, markers and math. The browser test reads the site in Debian's
 ``chromium`` (never a downloaded browser) over a 127.0.0.1 server with every other request blocked; it is skipped
@@ -77,7 +77,7 @@ def test_site_stages_the_changelog_and_names_notebooks_not_executed(tmp_path):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """(site folder, notebook names): the ten solution notebooks, one executed in fast mode, built into a site."""
+    """(site folder, notebook names): every solution notebook, one executed in fast mode, built into a site."""
     import papermill
 
     tmp = tmp_path_factory.mktemp("site")
