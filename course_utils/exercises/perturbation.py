@@ -104,6 +104,6 @@ def context_weights_cases(g):
 
 CONTEXT_WEIGHTS = Exercise(
     "context_weights", 2, context_weights_cases, context_weights,
-    check=close(what="your R", terms="shaped like region, (N, *spatial)"),
+    check=close(what="your R", terms="like region, (N, *spatial)"),
     description="1 − B averaged over the s (1-D) or s × s (2-D) window around each position, positions inside only",
     forbidden=("course_utils.variations",))
