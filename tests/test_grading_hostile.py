@@ -33,17 +33,17 @@ import psutil
 import pytest
 
 from course_utils.grading import cli, sandbox
-from course_utils.grading.rubric import load_rubric
+from course_utils.exercises import exercises_of
+from course_utils.grading.rubric import Rubric
 from course_utils.grading.score import held_out, score_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER_ASSIGNMENT, KERNEL_ASSIGNMENT = "04_cam_gradcam", "08_project_evaluation"
-RUNNER_RUBRIC, KERNEL_RUBRIC = (ROOT / "solutions" / "rubrics" / f"{a}.py"
+RUNNER_RUBRIC, KERNEL_RUBRIC = (Rubric(assignment=a, exercises=exercises_of(a))  # the built-in rubrics
                                 for a in (RUNNER_ASSIGNMENT, KERNEL_ASSIGNMENT))
 REAL_SOLUTION = ROOT / "solutions" / f"{RUNNER_ASSIGNMENT}.ipynb"
 STANDIN = ROOT / "tests" / "fixtures" / "grading" / "standin_08_solution.ipynb"
-RUNNER_POINTS, KERNEL_POINTS = ({e.name: e.points for e in load_rubric(r).exercises}
-                                for r in (RUNNER_RUBRIC, KERNEL_RUBRIC))
+RUNNER_POINTS, KERNEL_POINTS = ({e.name: e.points for e in r.exercises} for r in (RUNNER_RUBRIC, KERNEL_RUBRIC))
 SECRET_SEED = "731946285017"
 MARK = "LINGER-MARK-7f3a"
 
@@ -236,7 +236,7 @@ def runner_class(tmp_path_factory):
         nbformat.write(nbformat.read(REAL_SOLUTION, as_version=4), subs / f"{student}.ipynb")
         expected[student] = dict(RUNNER_POINTS)
     before = _hashes(subs)
-    code = cli.main([str(subs), "--assignment", RUNNER_ASSIGNMENT, "--rubric", str(RUNNER_RUBRIC),
+    code = cli.main([str(subs), "--assignment", RUNNER_ASSIGNMENT,
                      "--out", str(out), "--no-execute", "--jobs", "2", "--timeout-check", "60",
                      "--secret-seed", SECRET_SEED,
                      "--quiet"])
@@ -317,7 +317,7 @@ def kernel_class(tmp_path_factory):
     before = _hashes(subs)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "course_utils.grading", str(subs), "--assignment",
-                           KERNEL_ASSIGNMENT, "--rubric", str(KERNEL_RUBRIC), "--out", str(out), "--jobs", "2",
+                           KERNEL_ASSIGNMENT, "--out", str(out), "--jobs", "2",
                            "--timeout-cell", "60", "--timeout-total", "240", "--timeout-check", "60",
                            "--secret-seed", SECRET_SEED,
                            "--quiet"], env=env, cwd=root, capture_output=True, text=True, timeout=900)
@@ -356,7 +356,7 @@ def test_no_sandbox_tool_means_a_clear_refusal(monkeypatch, tmp_path):
 
 def test_unsandboxed_mode_still_grades(tmp_path):
     """``--unsandboxed`` (no tool on this machine): the same runner, plainly, in a private folder."""
-    held = held_out(load_rubric(RUNNER_RUBRIC), 5)
+    held = held_out(RUNNER_RUBRIC, 5)
     limits = sandbox.Limits(memory_bytes=2 * 2**30, sandboxed=False)
     [score] = score_notebook(nbformat.read(REAL_SOLUTION, as_version=4), held, tmp_path, limits, timeout=60)
     assert score.points == RUNNER_POINTS[score.name], score.cases
