@@ -35,7 +35,7 @@ import pytest
 from course_utils.grading import cli, sandbox
 from course_utils.exercises import exercises_of
 from course_utils.grading.rubric import Rubric
-from course_utils.grading.score import held_out, score_notebook
+from course_utils.grading.score import held_out, runner_view, score_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER_ASSIGNMENT, KERNEL_ASSIGNMENT = "04_cam_gradcam", "08_project_evaluation"
@@ -276,6 +276,26 @@ def test_reference_answers_are_absent_not_only_detected(runner_class):
     forged = (out / "feedback" / "a10_forged_results.md").read_text()
     assert "exited without sending its results" in forged or "could not be read back" in forged
 
+
+
+def test_forbidden_packages_are_absent_where_the_runner_runs(sandbox_tool, tmp_path):
+    """Grad-CAM's exercises forbid the CAM libraries: in their runner's sandbox those packages are empty folders
+    (torch's own modules stay, guarded by the tracer); the kit's forbidden modules and the references too."""
+    probe = ("import importlib, sys\n"
+             "for name in sys.argv[1:]:\n"
+             "    try:\n"
+             "        importlib.import_module(name)\n"
+             "        print(name, 'present')\n"
+             "    except ImportError:\n"
+             "        print(name, 'absent')\n")
+    names = ["pytorch_grad_cam.grad_cam", "captum.attr", "torchcam.methods", "course_utils.explainers.cam",
+             "course_utils.exercises.attribution", "torch.nn"]
+    log = tmp_path / "log.txt"
+    view = runner_view(exercises_of(RUNNER_ASSIGNMENT)[0].forbidden, sandbox.Limits())
+    child = sandbox.spawn(["-c", probe, *names], sandbox.Limits(memory_bytes=4 * 2**30), view, log=log)
+    assert child.wait(timeout=120) == 0, log.read_text()
+    seen = dict(line.split() for line in log.read_text().splitlines() if line.split()[-1] in ("present", "absent"))
+    assert seen == {**{n: "absent" for n in names[:-1]}, "torch.nn": "present"}, log.read_text()
 
 KERNEL_PROC = """
 import os

@@ -11,6 +11,7 @@ numbers and files the notebook writes play no part.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 import time
@@ -196,13 +197,33 @@ def _compare(h: HeldOut, entries) -> list[CaseResult]:
     return out
 
 
+def installed_package(name: str) -> list[Path]:
+    """The folder (or module file) of the installed top-level package of ``name``, found without importing it;
+    none for torch, whose own modules (``torch.nn``, ``torch.autograd``) torch needs: there the tracing guard
+    alone stands."""
+    top = name.split(".")[0]
+    if top == "torch":
+        return []
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return [Path(p) for p in spec.submodule_search_locations]
+    return [Path(spec.origin)] if spec.origin and Path(spec.origin).is_file() else []
+
+
 def runner_view(forbidden: tuple[str, ...], limits: sandbox.Limits) -> sandbox.View:
     """What a function runner may see: the kit without the course's reference answers and without the kit
-    modules ``forbidden`` names (each an empty file or folder), nothing of the grading package's own
-    ``__init__`` (which imports them), and no working folder but its private ``/tmp``."""
+    modules ``forbidden`` names, the other installed packages ``forbidden`` names (captum, scikit-learn, …;
+    each an empty file or folder), nothing of the grading package's own ``__init__`` (which imports them), and no
+    working folder but its private ``/tmp``."""
     hidden = [*limits.deny]
     for prefix in (*REFERENCES, *forbidden, "course_utils.exercises", "course_utils.grading"):
         if prefix.split(".")[0] != "course_utils":
+            hidden += installed_package(prefix)
             continue
         path = sandbox.KIT.joinpath(*prefix.split(".")[1:])
         if path.is_dir():
