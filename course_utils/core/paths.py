@@ -12,9 +12,13 @@ from pathlib import Path
 DATA_DIR_VARIABLE = "COURSE_DATA_DIR"
 
 
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+"""The folder that holds the ``course_utils`` package: the checkout, or ``site-packages`` for an installed wheel."""
+
+
 def _source_root() -> Path | None:
     """The repository root when the package runs from a source checkout (``pip install -e``), else ``None``."""
-    root = Path(__file__).resolve().parents[2]
+    root = PACKAGE_PARENT
     return root if (root / "pyproject.toml").is_file() and (root / "course_utils").is_dir() else None
 
 

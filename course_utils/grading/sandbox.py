@@ -35,7 +35,9 @@ from pathlib import Path
 
 import psutil
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+from course_utils.core.paths import PACKAGE_PARENT
+
+PACKAGE_ROOT = PACKAGE_PARENT
 KIT = PACKAGE_ROOT / "course_utils"
 GUARD_DIR = Path(__file__).resolve().parent / "guard"
 INSTALL_HINT = "sudo apt-get install bubblewrap"
