@@ -71,19 +71,25 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / len(y)
 
 
+def _seeded_split(model: nn.Module, n: int, config: TrainConfig, device):
+    """The start every trainer shares: the device, the one private generator seeded with ``config.seed`` and the
+    hold-out split it draws first (``val_idx``, ``train_idx``); ``model`` moved there in training mode."""
+    if not 0 <= config.val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), not {config.val_fraction}; 0 trains on every sample.")
+    device = get_device(device)
+    gen = torch.Generator().manual_seed(config.seed)
+    perm = torch.randperm(n, generator=gen)
+    n_val = int(round(config.val_fraction * n))
+    model.to(device).train()
+    return device, gen, perm[:n_val], perm[n_val:]
+
+
 def _train(model: nn.Module, x: torch.Tensor, config: TrainConfig, batch_loss, validate, device, progress: bool,
            label: str) -> History:
     """The loop both trainers share: a seeded hold-out split, AdamW with a one-cycle schedule, seeded shuffling
     and augmentation. ``batch_loss(xb, idx, gen)`` is the loss of one batch; ``validate(val_idx)`` the number
     kept in ``History.val_accuracy`` after each epoch, under ``label``."""
-    if not 0 <= config.val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), not {config.val_fraction}; 0 trains on every sample.")
-    device = get_device(device)
-    gen = torch.Generator().manual_seed(config.seed)
-    perm = torch.randperm(len(x), generator=gen)
-    n_val = int(round(config.val_fraction * len(x)))
-    val_idx, train_idx = perm[:n_val], perm[n_val:]
-    model.to(device).train()
+    device, gen, val_idx, train_idx = _seeded_split(model, len(x), config, device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * -(-len(train_idx) // config.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps)
@@ -103,7 +109,7 @@ def _train(model: nn.Module, x: torch.Tensor, config: TrainConfig, batch_loss, v
             sched.step()
             total += loss.item() * len(idx)
         history.train_loss.append(total / len(order))
-        history.val_accuracy.append(validate(val_idx) if n_val else float("nan"))
+        history.val_accuracy.append(validate(val_idx) if len(val_idx) else float("nan"))
         if hasattr(epochs, "set_postfix"):
             epochs.set_postfix(loss=f"{history.train_loss[-1]:.3f}", **{label: f"{history.val_accuracy[-1]:.3f}"},
                                refresh=False)
@@ -216,14 +222,7 @@ def fit_gan(model: GAN, x: torch.Tensor, config: TrainConfig, device: str | torc
     realism; ``D`` trained to convergence for a fixed ``G`` approaches ``p_data / (p_data + p_G)`` (Goodfellow et
     al., Proposition 1), the judgement the latent search's realism term needs. These epochs are added to
     ``History`` (generator loss ``nan``)."""
-    if not 0 <= config.val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), not {config.val_fraction}; 0 trains on every sample.")
-    device = get_device(device)
-    gen = torch.Generator().manual_seed(config.seed)
-    perm = torch.randperm(len(x), generator=gen)
-    n_val = int(round(config.val_fraction * len(x)))
-    val_idx, train_idx = perm[:n_val], perm[n_val:]
-    model.to(device).train()
+    device, gen, val_idx, train_idx = _seeded_split(model, len(x), config, device)
     d_opt = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=(0.5, 0.999))
     g_opt = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=(0.5, 0.999))
     history, start = History(), time.perf_counter()
@@ -248,7 +247,7 @@ def fit_gan(model: GAN, x: torch.Tensor, config: TrainConfig, device: str | torc
         d_opt.zero_grad(set_to_none=True)
         g_opt.zero_grad(set_to_none=True)
         history.train_loss.append(total / len(order) if adversarial else float("nan"))
-        history.val_accuracy.append(realism(model, x[val_idx]).mean().item() if n_val else float("nan"))
+        history.val_accuracy.append(realism(model, x[val_idx]).mean().item() if len(val_idx) else float("nan"))
     history.seconds = time.perf_counter() - start
     model.eval()
     return history
